@@ -1,0 +1,1 @@
+"""Command-line entry points: thin wrappers that import only what a command needs."""

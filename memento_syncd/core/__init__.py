@@ -1,0 +1,1 @@
+"""Pure sync logic: values, wire validation, cursors and versioning. No I/O, no clock reads."""

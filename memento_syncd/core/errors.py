@@ -1,0 +1,16 @@
+"""Errors raised by the pure core when input breaks the contract."""
+
+from __future__ import annotations
+
+
+class InvalidInput(ValueError):
+    """A value from outside (a request, a file) does not satisfy the contract.
+
+    ``field`` is a dotted path such as ``observations[3].updated_at`` so the message
+    can name exactly what is wrong.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.message = message

@@ -1,0 +1,62 @@
+"""Observation values as they travel between devices and the server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SCOPES = ("project", "personal")
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """The synced fields of one observation; timestamps in canonical RFC 3339 UTC."""
+
+    sync_id: str
+    project: str
+    type: str
+    title: str
+    content: str
+    topic_key: str | None
+    scope: str
+    content_hash: str
+    created_at: str
+    updated_at: str
+    deleted_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingChange:
+    """An observation a device pushes, with the server version its edit was based on."""
+
+    observation: Observation
+    base_version: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObservation:
+    """An observation as the server holds it: content plus version bookkeeping.
+
+    ``writer`` names the member and device that wrote the current version and
+    ``based_on`` the version that write was based on; together they let a device
+    resend an edit whose acknowledgement it never received without a false conflict.
+    """
+
+    observation: Observation
+    version: int
+    owner_member_id: int
+    author: str
+    writer: str
+    based_on: int | None
+
+
+def same_content(a: Observation, b: Observation) -> bool:
+    """Tell whether two observations say the same thing (timestamps aside)."""
+    return (
+        a.project == b.project
+        and a.type == b.type
+        and a.title == b.title
+        and a.content == b.content
+        and a.topic_key == b.topic_key
+        and a.scope == b.scope
+        and (a.deleted_at is None) == (b.deleted_at is None)
+    )

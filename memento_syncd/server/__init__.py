@@ -1,0 +1,1 @@
+"""The cloud sync server: aiohttp handlers over a pluggable store."""

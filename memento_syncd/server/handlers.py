@@ -1,0 +1,129 @@
+"""HTTP handlers of the sync API: authenticate, validate, call the store, answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+import memento_syncd
+from memento_syncd.core.cursor import StaleCursor, decode_cursor, encode_cursor
+from memento_syncd.core.errors import InvalidInput
+from memento_syncd.core.limits import Limits
+from memento_syncd.core.observation import StoredObservation
+from memento_syncd.core.versioning import Verdict
+from memento_syncd.core.wire import observation_to_wire, parse_pull_request, parse_push_request
+from memento_syncd.server.errors import ApiError
+from memento_syncd.server.http_io import json_response, read_json
+from memento_syncd.server.hub import Hub
+from memento_syncd.server.openapi import openapi_document
+from memento_syncd.server.storage.base import Forbidden, Principal, ServerStore
+
+STORE = web.AppKey("store", ServerStore)
+LIMITS = web.AppKey("limits", Limits)
+HUB = web.AppKey("hub", Hub)
+LOG_FIELDS = web.RequestKey("log_fields", dict[str, Any])
+
+
+def stored_to_wire(item: StoredObservation) -> dict[str, Any]:
+    """An observation as the API returns it: wire fields plus version and author."""
+    wire = observation_to_wire(item.observation)
+    wire["version"] = item.version
+    wire["author"] = item.author
+    return wire
+
+
+async def authenticate(request: web.Request) -> Principal:
+    """The principal of the request's bearer token, or a 401."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(
+            401, "unauthorized", "missing bearer token: send 'Authorization: Bearer <token>'"
+        )
+    who = await request.app[STORE].authenticate(token.strip())
+    if who is None:
+        raise ApiError(401, "unauthorized", "unknown or revoked token; ask for a new one")
+    request[LOG_FIELDS].update(team=who.team, member=who.member)
+    return who
+
+
+def _cursor_seq(request: web.Request, cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    try:
+        return decode_cursor(cursor, request.app[STORE].epoch)
+    except StaleCursor as exc:
+        raise ApiError(409, "stale_cursor", exc.message) from exc
+    except InvalidInput as exc:
+        raise ApiError(400, "invalid_cursor", exc.message) from exc
+
+
+async def push(request: web.Request) -> web.Response:
+    """POST /api/sync/push: apply a batch atomically, report conflicts with server versions."""
+    who = await authenticate(request)
+    app = request.app
+    raw = await read_json(request, app[LIMITS].max_body_bytes)
+    try:
+        body = parse_push_request(raw, app[LIMITS])
+    except InvalidInput as exc:
+        raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
+    request[LOG_FIELDS].update(project=body.project_id, received=len(body.changes))
+    _cursor_seq(request, body.cursor)
+    try:
+        outcome = await app[STORE].push(who, body)
+    except Forbidden as exc:
+        raise ApiError(403, "forbidden", str(exc), sync_id=exc.sync_id) from exc
+    if outcome.written:
+        app[HUB].publish(who.team_id, body.project_id, outcome.head_seq)
+    results = []
+    for result in outcome.results:
+        entry: dict[str, Any] = {
+            "sync_id": result.sync_id,
+            "status": result.verdict.value,
+            "version": result.current.version,
+        }
+        if result.verdict is Verdict.CONFLICT:
+            entry["server"] = stored_to_wire(result.current)
+        results.append(entry)
+    request[LOG_FIELDS].update(synced=outcome.synced, conflicts=outcome.conflicts)
+    return json_response(
+        {
+            "cursor": encode_cursor(app[STORE].epoch, outcome.head_seq),
+            "synced": outcome.synced,
+            "conflicts": outcome.conflicts,
+            "results": results,
+        }
+    )
+
+
+async def pull(request: web.Request) -> web.Response:
+    """POST /api/sync/pull: one page of a project's observations after the cursor."""
+    who = await authenticate(request)
+    app = request.app
+    raw = await read_json(request, app[LIMITS].max_body_bytes)
+    try:
+        body = parse_pull_request(raw, app[LIMITS])
+    except InvalidInput as exc:
+        raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
+    request[LOG_FIELDS].update(project=body.project_id)
+    after = _cursor_seq(request, body.cursor)
+    page = await app[STORE].pull(who, body.project_id, after, body.limit)
+    request[LOG_FIELDS].update(returned=len(page.items), has_more=page.has_more)
+    return json_response(
+        {
+            "cursor": encode_cursor(app[STORE].epoch, page.last_seq),
+            "observations": [stored_to_wire(item) for item in page.items],
+            "has_more": page.has_more,
+        }
+    )
+
+
+async def health(request: web.Request) -> web.Response:
+    """GET /api/health: liveness without a token."""
+    return json_response({"status": "ok", "version": memento_syncd.__version__})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """GET /api/openapi.json: the API as implemented."""
+    return json_response(openapi_document(request.app[LIMITS]))

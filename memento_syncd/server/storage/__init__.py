@@ -1,0 +1,1 @@
+"""Server storage: one interface, an embedded SQLite implementation."""

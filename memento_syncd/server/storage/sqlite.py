@@ -1,0 +1,316 @@
+"""The embedded SQLite store: WAL, one serialized writer, a small pool of readers."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from memento_syncd.core.observation import Observation, StoredObservation
+from memento_syncd.core.versioning import Verdict, decide
+from memento_syncd.core.wire import PushRequest
+from memento_syncd.server import tokens
+from memento_syncd.server.storage.base import (
+    ChangeResult,
+    Forbidden,
+    Principal,
+    PullPage,
+    PushOutcome,
+    TokenInfo,
+)
+from memento_syncd.server.storage.sqlite_schema import MIGRATIONS
+
+_OBS_COLUMNS = (
+    "o.sync_id, o.project, o.type, o.title, o.content, o.topic_key, o.scope, o.content_hash,"
+    " o.created_at, o.updated_at, o.deleted_at, o.version, o.owner_member_id, m.name,"
+    " o.writer, o.based_on"
+)
+_INSERT = (
+    "INSERT INTO observations (team_id, sync_id, project, type, title, content, topic_key,"
+    " scope, content_hash, created_at, updated_at, deleted_at, version, seq, owner_member_id,"
+    " writer, based_on) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_UPDATE = (
+    "UPDATE observations SET project=?, type=?, title=?, content=?, topic_key=?, scope=?,"
+    " content_hash=?, created_at=?, updated_at=?, deleted_at=?, version=?, seq=?, writer=?,"
+    " based_on=? WHERE team_id=? AND sync_id=?"
+)
+_BUSY_TIMEOUT_MS = 10_000
+_READERS = 2
+
+
+def _row_to_stored(row: Sequence[Any]) -> StoredObservation:
+    return StoredObservation(
+        observation=Observation(*row[:11]),
+        version=row[11],
+        owner_member_id=row[12],
+        author=row[13],
+        writer=row[14],
+        based_on=row[15],
+    )
+
+
+class SQLiteStore:
+    """A ``ServerStore`` on one SQLite file in WAL mode."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._writer: aiosqlite.Connection | None = None
+        self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._write_lock = asyncio.Lock()
+        self._epoch = ""
+
+    @property
+    def epoch(self) -> str:
+        """A random id of this database, written into cursors."""
+        return self._epoch
+
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self._path, isolation_level=None)
+        await conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    async def open(self) -> None:
+        """Create or migrate the schema, then open the reader pool."""
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await self._connect()
+        await self._writer.execute("PRAGMA journal_mode = WAL")
+        await self._writer.execute("PRAGMA synchronous = NORMAL")
+        await self._migrate()
+        for _ in range(_READERS):
+            self._readers.put_nowait(await self._connect())
+
+    async def _migrate(self) -> None:
+        async with self._transaction() as db:
+            async with db.execute("PRAGMA user_version") as cur:
+                row = await cur.fetchone()
+            current = int(row[0]) if row else 0
+            if current > len(MIGRATIONS):
+                raise RuntimeError(
+                    f"{self._path} has schema version {current}, newer than this server knows;"
+                    " upgrade memento-syncd"
+                )
+            for number, statements in enumerate(MIGRATIONS[current:], start=current + 1):
+                for statement in statements:
+                    await db.execute(statement)
+                await db.execute(f"PRAGMA user_version = {number}")
+            await db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?), ('seq', '0')",
+                (secrets.token_hex(8),),
+            )
+            async with db.execute("SELECT value FROM meta WHERE key = 'epoch'") as cur:
+                row = await cur.fetchone()
+            assert row is not None  # noqa: S101 - inserted just above in this transaction
+            self._epoch = str(row[0])
+
+    async def close(self) -> None:
+        """Close every connection."""
+        if self._writer is not None:
+            await self._writer.close()
+            self._writer = None
+        while not self._readers.empty():
+            await self._readers.get_nowait().close()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction at a time: BEGIN IMMEDIATE, COMMIT, or ROLLBACK on error."""
+        if self._writer is None:
+            raise RuntimeError("store is not open")
+        async with self._write_lock:
+            db = self._writer
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+
+    @asynccontextmanager
+    async def _reader(self) -> AsyncIterator[aiosqlite.Connection]:
+        conn = await self._readers.get()
+        try:
+            yield conn
+        finally:
+            self._readers.put_nowait(conn)
+
+    async def authenticate(self, token: str) -> Principal | None:
+        """Return who ``token`` speaks for, or None if it is unknown or revoked."""
+        parts = tokens.split(token)
+        if parts is None:
+            return None
+        token_id, secret = parts
+        query = (
+            "SELECT t.secret_hash, t.revoked_at, m.id, m.name, tm.id, tm.name FROM tokens t"
+            " JOIN members m ON m.id = t.member_id JOIN teams tm ON tm.id = m.team_id"
+            " WHERE t.token_id = ?"
+        )
+        async with self._reader() as db, db.execute(query, (token_id,)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            tokens.matches(secret, "0" * 64)  # same work whether or not the id exists
+            return None
+        if not tokens.matches(secret, row[0]) or row[1] is not None:
+            return None
+        return Principal(token_id, row[4], row[5], row[2], row[3])
+
+    async def create_token(self, team: str, member: str, now: str) -> str:
+        """Create team and member if needed; return a new token's plaintext (shown once)."""
+        new = tokens.mint()
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT OR IGNORE INTO teams (name, created_at) VALUES (?, ?)", (team, now)
+            )
+            await db.execute(
+                "INSERT OR IGNORE INTO members (team_id, name, created_at)"
+                " SELECT id, ?, ? FROM teams WHERE name = ?",
+                (member, now, team),
+            )
+            await db.execute(
+                "INSERT INTO tokens (token_id, member_id, secret_hash, created_at)"
+                " SELECT ?, m.id, ?, ? FROM members m JOIN teams t ON t.id = m.team_id"
+                " WHERE t.name = ? AND m.name = ?",
+                (new.token_id, new.secret_hash, now, team, member),
+            )
+        return new.text
+
+    async def revoke_token(self, token_or_id: str, now: str) -> bool:
+        """Revoke a token given as plaintext or id; False if there was none to revoke."""
+        parts = tokens.split(token_or_id)
+        token_id = parts[0] if parts else token_or_id
+        async with self._transaction() as db:
+            cur = await db.execute(
+                "UPDATE tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL",
+                (now, token_id),
+            )
+            return cur.rowcount > 0
+
+    async def list_tokens(self) -> list[TokenInfo]:
+        """All tokens, newest first."""
+        query = (
+            "SELECT t.token_id, tm.name, m.name, t.created_at, t.revoked_at FROM tokens t"
+            " JOIN members m ON m.id = t.member_id JOIN teams tm ON tm.id = m.team_id"
+            " ORDER BY t.created_at DESC, t.token_id"
+        )
+        async with self._reader() as db, db.execute(query) as cur:
+            rows = await cur.fetchall()
+        return [TokenInfo(*row) for row in rows]
+
+    async def head(self) -> int:
+        """The highest sequence number committed so far."""
+        async with (
+            self._reader() as db,
+            db.execute("SELECT value FROM meta WHERE key = 'seq'") as cur,
+        ):
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def _existing(
+        self, db: aiosqlite.Connection, team_id: int, sync_ids: list[str]
+    ) -> dict[str, StoredObservation]:
+        found: dict[str, StoredObservation] = {}
+        for start in range(0, len(sync_ids), 500):
+            chunk = sync_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            query = (
+                f"SELECT {_OBS_COLUMNS} FROM observations o"  # noqa: S608 - only '?' marks
+                " JOIN members m ON m.id = o.owner_member_id"
+                f" WHERE o.team_id = ? AND o.sync_id IN ({marks})"
+            )
+            async with db.execute(query, (team_id, *chunk)) as cur:
+                for row in await cur.fetchall():
+                    found[row[0]] = _row_to_stored(row)
+        return found
+
+    async def push(self, who: Principal, request: PushRequest) -> PushOutcome:
+        """Apply a push in one transaction; sequence numbers are taken inside it."""
+        writer = f"{who.member_id}:{request.device_id}"
+        async with self._transaction() as db:
+            ids = [c.observation.sync_id for c in request.changes]
+            existing = await self._existing(db, who.team_id, ids)
+            async with db.execute("SELECT value FROM meta WHERE key = 'seq'") as cur:
+                row = await cur.fetchone()
+            seq = int(row[0]) if row else 0
+            inserts: list[tuple[Any, ...]] = []
+            updates: list[tuple[Any, ...]] = []
+            results: list[ChangeResult] = []
+            for change in request.changes:
+                obs = change.observation
+                old = existing.get(obs.sync_id)
+                decision = decide(old, change, who.member_id, writer)
+                if decision.verdict is Verdict.FORBIDDEN:
+                    raise Forbidden(obs.sync_id, decision.reason)
+                if decision.verdict in (Verdict.UNCHANGED, Verdict.CONFLICT):
+                    assert old is not None  # noqa: S101 - decide() only says so for stored rows
+                    results.append(ChangeResult(obs.sync_id, decision.verdict, old))
+                    continue
+                seq += 1
+                version = 1 if old is None else old.version + 1
+                owner = who.member_id if old is None else old.owner_member_id
+                author = who.member if old is None else old.author
+                current = StoredObservation(
+                    obs, version, owner, author, writer, change.base_version
+                )
+                fields = _fields(obs)
+                if old is None:
+                    inserts.append(
+                        (who.team_id, *fields, version, seq, owner, writer, change.base_version)
+                    )
+                else:
+                    updates.append(
+                        (
+                            *fields[1:],
+                            version,
+                            seq,
+                            writer,
+                            change.base_version,
+                            who.team_id,
+                            obs.sync_id,
+                        )
+                    )
+                results.append(ChangeResult(obs.sync_id, decision.verdict, current))
+            if inserts:
+                await db.executemany(_INSERT, inserts)
+            if updates:
+                await db.executemany(_UPDATE, updates)
+            await db.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (str(seq),))
+        return PushOutcome(tuple(results), seq)
+
+    async def pull(self, who: Principal, project: str, after_seq: int, limit: int) -> PullPage:
+        """Observations visible to ``who`` after ``after_seq``, in sequence order."""
+        query = (
+            f"SELECT {_OBS_COLUMNS}, o.seq FROM observations o"  # noqa: S608 - constant columns
+            " JOIN members m ON m.id = o.owner_member_id"
+            " WHERE o.team_id = ? AND o.project = ? AND o.seq > ?"
+            " AND (o.scope = 'project' OR o.owner_member_id = ?)"
+            " ORDER BY o.seq LIMIT ?"
+        )
+        args = (who.team_id, project, after_seq, who.member_id, limit + 1)
+        async with self._reader() as db, db.execute(query, args) as cur:
+            rows = list(await cur.fetchall())
+        has_more = len(rows) > limit
+        page = rows[:limit]
+        last_seq = int(page[-1][16]) if page else after_seq
+        return PullPage(tuple(_row_to_stored(r) for r in page), last_seq, has_more)
+
+
+def _fields(obs: Observation) -> tuple[Any, ...]:
+    return (
+        obs.sync_id,
+        obs.project,
+        obs.type,
+        obs.title,
+        obs.content,
+        obs.topic_key,
+        obs.scope,
+        obs.content_hash,
+        obs.created_at,
+        obs.updated_at,
+        obs.deleted_at,
+    )

@@ -1,0 +1,105 @@
+"""Team isolation, personal scope and authentication."""
+
+from __future__ import annotations
+
+from tests.conftest import Api, obs
+
+
+async def test_two_teams_with_the_same_project_never_see_each_other(api: Api) -> None:
+    """Projects are namespaced per team."""
+    acme = await api.token("acme", "alice")
+    umbrella = await api.token("umbrella", "carol")
+    await api.push(acme, "my-app", [obs("shared-id", content="acme secret")])
+    await api.push(umbrella, "my-app", [obs("shared-id", content="umbrella secret")])
+    acme_rows, _ = await api.pull_all(acme, "my-app")
+    umbrella_rows, _ = await api.pull_all(umbrella, "my-app")
+    assert [o["content"] for o in acme_rows] == ["acme secret"]
+    assert [o["content"] for o in umbrella_rows] == ["umbrella secret"]
+
+
+async def test_team_members_share_project_observations(api: Api) -> None:
+    """What one member pushes, a teammate pulls."""
+    alice = await api.token("acme", "alice")
+    bob = await api.token("acme", "bob")
+    await api.push(alice, "p", [obs("a")])
+    rows, _ = await api.pull_all(bob, "p")
+    assert [(o["sync_id"], o["author"]) for o in rows] == [("a", "alice")]
+
+
+async def test_personal_observations_go_only_to_their_member(api: Api) -> None:
+    """``scope: personal`` is returned only to the member who pushed it."""
+    alice = await api.token("acme", "alice")
+    alice_laptop = await api.token("acme", "alice")
+    bob = await api.token("acme", "bob")
+    await api.push(alice, "p", [obs("mine", scope="personal"), obs("team")])
+    assert [o["sync_id"] for o in (await api.pull_all(bob, "p"))[0]] == ["team"]
+    mine = [o["sync_id"] for o in (await api.pull_all(alice_laptop, "p"))[0]]
+    assert mine == ["mine", "team"]
+
+
+async def test_a_teammate_cannot_change_a_personal_observation(api: Api) -> None:
+    """Pushing over another member's personal observation is 403 and writes nothing."""
+    alice = await api.token("acme", "alice")
+    bob = await api.token("acme", "bob")
+    await api.push(alice, "p", [obs("mine", scope="personal", content="private")])
+    reply = await api.push(bob, "p", [obs("new-one"), obs("mine", content="hijack")])
+    assert reply.status == 403
+    assert reply.body["error"]["code"] == "forbidden"
+    assert reply.body["error"]["details"]["sync_id"] == "mine"
+    rows, _ = await api.pull_all(alice, "p")
+    assert [(o["sync_id"], o["content"]) for o in rows] == [("mine", "private")]
+
+
+async def test_a_teammate_cannot_make_a_shared_observation_personal(api: Api) -> None:
+    """Only the creator can take an observation out of the team's view."""
+    alice = await api.token("acme", "alice")
+    bob = await api.token("acme", "bob")
+    await api.push(alice, "p", [obs("t")])
+    reply = await api.push(bob, "p", [obs("t", scope="personal", base_version=1)])
+    assert reply.status == 403
+
+
+async def test_teammate_may_edit_a_shared_observation(api: Api) -> None:
+    """Project-scope observations are editable by any member; the author stays the creator."""
+    alice = await api.token("acme", "alice")
+    bob = await api.token("acme", "bob")
+    await api.push(alice, "p", [obs("t")])
+    reply = await api.push(bob, "p", [obs("t", content="bob's edit", base_version=1)])
+    assert reply.body["results"][0]["status"] == "updated"
+    rows, _ = await api.pull_all(alice, "p")
+    assert [(o["content"], o["author"]) for o in rows] == [("bob's edit", "alice")]
+
+
+async def test_owner_may_make_a_personal_observation_shared(api: Api) -> None:
+    """Turning a personal observation into a project one shares it from then on."""
+    alice = await api.token("acme", "alice")
+    bob = await api.token("acme", "bob")
+    await api.push(alice, "p", [obs("m", scope="personal")])
+    await api.push(alice, "p", [obs("m", scope="project", base_version=1)])
+    assert [o["sync_id"] for o in (await api.pull_all(bob, "p"))[0]] == ["m"]
+
+
+async def test_revoked_token_is_refused_at_once(api: Api) -> None:
+    """After revocation the token gets 401."""
+    token = await api.token()
+    assert (await api.pull(token, "p")).status == 200
+    assert await api.store.revoke_token(token, "2025-01-02T00:00:00Z")
+    reply = await api.pull(token, "p")
+    assert reply.status == 401
+    assert reply.body["error"]["code"] == "unauthorized"
+
+
+async def test_missing_and_malformed_tokens_are_401(api: Api) -> None:
+    """No header, a wrong scheme, a garbled token and a forged secret are all 401."""
+    token = await api.token()
+    forged = token[: token.rindex("_") + 1] + "A" * 43
+    for headers in (
+        {},
+        {"Authorization": f"Basic {token}"},
+        {"Authorization": "Bearer nope"},
+        {"Authorization": f"Bearer {forged}"},
+        {"Authorization": "Bearer "},
+    ):
+        reply = await api.call("/api/sync/pull", None, {"project_id": "p"}, headers=headers)
+        assert reply.status == 401, headers
+        assert reply.body["error"]["code"] == "unauthorized"
