@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from memento_syncd.core.limits import Limits
@@ -43,10 +44,13 @@ class Reply:
 class Api:
     """A thin HTTP client for tests; speaks to the real server over TCP."""
 
-    def __init__(self, session: aiohttp.ClientSession, url: str, store: SQLiteStore) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, url: str, store: SQLiteStore, app: web.Application
+    ) -> None:
         self.session = session
         self.url = url
         self.store = store
+        self.app = app
 
     async def token(self, team: str = "acme", member: str = "alice") -> str:
         """A fresh token for a member, created in the server's store."""
@@ -114,5 +118,5 @@ async def api(tmp_path: Path, limits: Limits) -> AsyncIterator[Api]:
     server = TestServer(make_app(store, limits), host="127.0.0.1")
     await server.start_server()
     async with aiohttp.ClientSession() as session:
-        yield Api(session, str(server.make_url("")).rstrip("/"), store)
+        yield Api(session, str(server.make_url("")).rstrip("/"), store, server.app)
     await server.close()

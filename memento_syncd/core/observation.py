@@ -26,10 +26,15 @@ class Observation:
 
 @dataclass(frozen=True, slots=True)
 class IncomingChange:
-    """An observation a device pushes, with the server version its edit was based on."""
+    """An observation a device pushes, with the server version its edit was based on.
+
+    ``created_at_sent`` is False when the device left ``created_at`` out: an insert then
+    takes ``updated_at`` and an update keeps the stored creation time.
+    """
 
     observation: Observation
     base_version: int | None
+    created_at_sent: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -163,7 +163,9 @@ def parse_change(raw: object, field: str, project_id: str, limits: Limits) -> In
         deleted_at=None if deleted is None else _timestamp(deleted, f"{field}.deleted_at"),
     )
     base = _optional_int(obj.get("base_version"), f"{field}.base_version", 1)
-    return IncomingChange(observation=observation, base_version=base)
+    return IncomingChange(
+        observation=observation, base_version=base, created_at_sent=created is not None
+    )
 
 
 def parse_push_request(raw: object, limits: Limits) -> PushRequest:

@@ -26,7 +26,7 @@ class NewToken:
 def mint() -> NewToken:
     """Create a token with a 96-bit public id and a 256-bit secret."""
     token_id = secrets.token_hex(12)
-    secret = secrets.token_urlsafe(32)
+    secret = secrets.token_hex(32)
     return NewToken(token_id, hash_secret(secret), f"{PREFIX}_{token_id}_{secret}")
 
 

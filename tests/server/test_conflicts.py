@@ -137,3 +137,14 @@ async def test_mixed_batch_applies_the_rest_and_reports_conflicts(api: Api) -> N
         "a": "conflict",
         "n": "inserted",
     }
+
+
+async def test_update_without_created_at_keeps_the_creation_time(api: Api) -> None:
+    """An edit that leaves created_at out does not move the observation's creation time."""
+    token = await api.token()
+    await api.push(token, "p", [obs("a", created_at="2024-01-01T00:00:00Z")])
+    edit = obs("a", content="new", base_version=1, updated_at="2025-06-01T00:00:00Z")
+    await api.push(token, "p", [edit])
+    rows, _ = await api.pull_all(token, "p")
+    assert (rows[0]["created_at"], rows[0]["updated_at"]) == (
+        "2024-01-01T00:00:00Z", "2025-06-01T00:00:00Z")

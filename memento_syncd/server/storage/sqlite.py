@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -250,6 +251,8 @@ class SQLiteStore:
                     assert old is not None  # noqa: S101 - decide() only says so for stored rows
                     results.append(ChangeResult(obs.sync_id, decision.verdict, old))
                     continue
+                if old is not None and not change.created_at_sent:
+                    obs = dataclasses.replace(obs, created_at=old.observation.created_at)
                 seq += 1
                 version = 1 if old is None else old.version + 1
                 owner = who.member_id if old is None else old.owner_member_id
