@@ -25,7 +25,7 @@ def call(url: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
     request.add_header("Content-Type", "application/json")
     request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=10) as resp:
             answer: dict[str, Any] = json.loads(resp.read())
     except urllib.error.HTTPError as err:
         answer = json.loads(err.read())
@@ -34,7 +34,7 @@ def call(url: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
 
 def token(db: Path, member: str) -> str:
     """Create a token with the CLI; it is the last line of stdout."""
-    out = subprocess.run(  # noqa: S603 - our own command
+    out = subprocess.run(
         [EXE, "server", "create-token", "--db", str(db), "--team", "demo", "--member", member],
         capture_output=True,
         text=True,
@@ -54,7 +54,7 @@ def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="memento-demo-"))
     db = home / "server.db"
     log = (home / "server.log").open("w")
-    server = subprocess.Popen(  # noqa: S603 - our own command
+    server = subprocess.Popen(
         [EXE, "server", "serve", "--db", str(db), "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=log,

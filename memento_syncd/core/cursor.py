@@ -1,40 +1,56 @@
-"""Opaque pull cursors built from the server's sequence, never from wall-clock time."""
+"""Opaque pull cursors built from the server's sequence, never from wall-clock time.
+
+A cursor names the server database (its random epoch), the feed it belongs to (a
+short fingerprint of the team and project) and a sequence number. Clients never parse
+it; the server refuses a cursor of another database (stale) or another project
+(invalid) instead of silently skipping data.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 
 from memento_syncd.core.errors import InvalidInput
 
 _PREFIX = "c1."
+_INVALID = "not a cursor issued by this server"
 
 
 class StaleCursor(InvalidInput):
     """The cursor was issued by another server database (restored or replaced)."""
 
 
-def encode_cursor(epoch: str, seq: int) -> str:
-    """Make the opaque cursor for position ``seq`` of the log of database ``epoch``."""
-    raw = f"{epoch}:{seq}".encode("ascii")
+def feed_fingerprint(feed: str) -> str:
+    """A short stable fingerprint of a feed name (a team's project), for cursors."""
+    return hashlib.sha256(feed.encode("utf-8")).hexdigest()[:12]
+
+
+def encode_cursor(epoch: str, feed: str, seq: int) -> str:
+    """Make the opaque cursor for position ``seq`` of ``feed`` in database ``epoch``."""
+    raw = f"{epoch}:{feed_fingerprint(feed)}:{seq}".encode("ascii")
     return _PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
-def decode_cursor(text: str, epoch: str, field: str = "cursor") -> int:
-    """Return the sequence a cursor points at; ``InvalidInput`` if it is not ours."""
+def decode_cursor(text: str, epoch: str, feed: str, field: str = "cursor") -> int:
+    """Return the sequence a cursor points at; ``InvalidInput`` if it is not for this pull."""
     if not text.startswith(_PREFIX) or len(text) > 200:
-        raise InvalidInput(field, "not a cursor issued by this server")
+        raise InvalidInput(field, _INVALID)
     body = text[len(_PREFIX) :]
     try:
         raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode("ascii")
-        cursor_epoch, seq_text = raw.split(":")
-        seq = int(seq_text)
+        cursor_epoch, fingerprint, seq_text = raw.split(":")
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidInput(field, "not a cursor issued by this server") from exc
-    if seq < 0 or not seq_text.isdigit():
-        raise InvalidInput(field, "not a cursor issued by this server")
+        raise InvalidInput(field, _INVALID) from exc
+    if not seq_text.isdigit() or len(seq_text) > 19:
+        raise InvalidInput(field, _INVALID)
     if cursor_epoch != epoch:
         raise StaleCursor(
             field, "cursor belongs to another server database; pull again from the beginning"
         )
-    return seq
+    if fingerprint != feed_fingerprint(feed):
+        raise InvalidInput(
+            field, "cursor belongs to another project or team; keep one cursor per project"
+        )
+    return int(seq_text)

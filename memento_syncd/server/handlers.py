@@ -48,11 +48,16 @@ async def authenticate(request: web.Request) -> Principal:
     return who
 
 
-def _cursor_seq(request: web.Request, cursor: str | None) -> int:
+def _feed(who: Principal, project: str) -> str:
+    """The name cursors are bound to: one team's project."""
+    return f"{who.team_id}\n{project}"
+
+
+def _cursor_seq(request: web.Request, who: Principal, project: str, cursor: str | None) -> int:
     if cursor is None:
         return 0
     try:
-        return decode_cursor(cursor, request.app[STORE].epoch)
+        return decode_cursor(cursor, request.app[STORE].epoch, _feed(who, project))
     except StaleCursor as exc:
         raise ApiError(409, "stale_cursor", exc.message) from exc
     except InvalidInput as exc:
@@ -69,9 +74,9 @@ async def push(request: web.Request) -> web.Response:
     except InvalidInput as exc:
         raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
     request[LOG_FIELDS].update(project=body.project_id, received=len(body.changes))
-    _cursor_seq(request, body.cursor)
+    after = _cursor_seq(request, who, body.project_id, body.cursor)
     try:
-        outcome = await app[STORE].push(who, body)
+        outcome = await app[STORE].push(who, body, after)
     except Forbidden as exc:
         raise ApiError(403, "forbidden", str(exc), sync_id=exc.sync_id) from exc
     if outcome.written:
@@ -89,7 +94,9 @@ async def push(request: web.Request) -> web.Response:
     request[LOG_FIELDS].update(synced=outcome.synced, conflicts=outcome.conflicts)
     return json_response(
         {
-            "cursor": encode_cursor(app[STORE].epoch, outcome.head_seq),
+            "cursor": encode_cursor(
+                app[STORE].epoch, _feed(who, body.project_id), outcome.cursor_seq
+            ),
             "synced": outcome.synced,
             "conflicts": outcome.conflicts,
             "results": results,
@@ -107,12 +114,12 @@ async def pull(request: web.Request) -> web.Response:
     except InvalidInput as exc:
         raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
     request[LOG_FIELDS].update(project=body.project_id)
-    after = _cursor_seq(request, body.cursor)
+    after = _cursor_seq(request, who, body.project_id, body.cursor)
     page = await app[STORE].pull(who, body.project_id, after, body.limit)
     request[LOG_FIELDS].update(returned=len(page.items), has_more=page.has_more)
     return json_response(
         {
-            "cursor": encode_cursor(app[STORE].epoch, page.last_seq),
+            "cursor": encode_cursor(app[STORE].epoch, _feed(who, body.project_id), page.last_seq),
             "observations": [stored_to_wire(item) for item in page.items],
             "has_more": page.has_more,
         }

@@ -36,6 +36,11 @@ def bind(host: str, port: int) -> socket.socket:
 
 async def serve(db: Path, host: str, port: int, limits: Limits | None = None) -> None:
     """Serve until a termination signal; prints the URL on stdout once listening."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
     sock = bind(host, port)
     runner = web.AppRunner(make_app(SQLiteStore(db), limits), access_log=None)
     await runner.setup()
@@ -45,11 +50,6 @@ async def serve(db: Path, host: str, port: int, limits: Limits | None = None) ->
     shown_host = f"[{host}]" if ":" in host else host
     print(f"memento-syncd server listening on http://{shown_host}:{actual}", flush=True)
     log.info("server started", host=host, port=actual, db=str(db))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(signum, stop.set)
     try:
         await stop.wait()
     finally:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from memento_syncd.core.cursor import encode_cursor
 from memento_syncd.core.limits import Limits
 from tests.conftest import Api, obs
 
@@ -28,6 +29,7 @@ def _push(*items: Any, **top: Any) -> bytes:
 
 
 GOOD = obs("good-1")
+FOREIGN_CURSOR = encode_cursor("feedfacefeedface", "1\np", 5)
 
 # (name, path, raw body, status, error code, field the message must name)
 CASES: list[tuple[str, str, bytes, int, str, str]] = [
@@ -217,7 +219,7 @@ CASES: list[tuple[str, str, bytes, int, str, str]] = [
     (
         "cursor of another server",
         "pull",
-        b'{"project_id": "p", "cursor": "c1.MDAwMDA6NQ"}',
+        json.dumps({"project_id": "p", "cursor": FOREIGN_CURSOR}).encode(),
         409,
         "stale_cursor",
         "",

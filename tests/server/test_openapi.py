@@ -6,6 +6,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from memento_syncd.core.cursor import encode_cursor
 from tests.conftest import Api, obs
 
 
@@ -78,7 +79,7 @@ async def test_error_responses_validate_against_the_document(api: Api) -> None:
     errors = [
         (await api.pull("bogus", "p")),
         (await api.push(bob, "p", [obs("m")])),
-        (await api.pull(alice, "p", cursor="c1.MDAwMDA6NQ")),
+        (await api.pull(alice, "p", cursor=encode_cursor("feedfacefeedface", "1\np", 5))),
         (await api.push(alice, "p", [{"sync_id": 5}])),
         (await api.call("/api/sync/pull", alice, raw=b"{")),
     ]

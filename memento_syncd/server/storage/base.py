@@ -32,10 +32,16 @@ class ChangeResult:
 
 @dataclass(frozen=True, slots=True)
 class PushOutcome:
-    """What a committed push did, and the log position after it."""
+    """What a committed push did and where the pusher's cursor may move.
+
+    ``head_seq`` is the last sequence number committed. ``cursor_seq`` is the furthest
+    position after the request's cursor that skips nothing but this push's own changes:
+    safe to use as the next pull cursor, and it spares the device pulling its own echo.
+    """
 
     results: tuple[ChangeResult, ...]
     head_seq: int
+    cursor_seq: int
 
     @property
     def synced(self) -> int:
@@ -112,8 +118,11 @@ class ServerStore(Protocol):
     async def list_tokens(self) -> list[TokenInfo]:
         """All tokens, newest first."""
 
-    async def push(self, who: Principal, request: PushRequest) -> PushOutcome:
-        """Apply a push atomically; raise ``Forbidden`` (writing nothing) if any change is."""
+    async def push(self, who: Principal, request: PushRequest, after_seq: int) -> PushOutcome:
+        """Apply a push atomically; raise ``Forbidden`` (writing nothing) if any change is.
+
+        ``after_seq`` is the position of the request's cursor (0 without one).
+        """
 
     async def pull(self, who: Principal, project: str, after_seq: int, limit: int) -> PullPage:
         """Return up to ``limit`` observations visible to ``who`` after ``after_seq``."""

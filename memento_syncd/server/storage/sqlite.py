@@ -229,7 +229,7 @@ class SQLiteStore:
                     found[row[0]] = _row_to_stored(row)
         return found
 
-    async def push(self, who: Principal, request: PushRequest) -> PushOutcome:
+    async def push(self, who: Principal, request: PushRequest, after_seq: int) -> PushOutcome:
         """Apply a push in one transaction; sequence numbers are taken inside it."""
         writer = f"{who.member_id}:{request.device_id}"
         async with self._transaction() as db:
@@ -237,7 +237,7 @@ class SQLiteStore:
             existing = await self._existing(db, who.team_id, ids)
             async with db.execute("SELECT value FROM meta WHERE key = 'seq'") as cur:
                 row = await cur.fetchone()
-            seq = int(row[0]) if row else 0
+            seq = first = int(row[0]) if row else 0
             inserts: list[tuple[Any, ...]] = []
             updates: list[tuple[Any, ...]] = []
             results: list[ChangeResult] = []
@@ -283,7 +283,31 @@ class SQLiteStore:
             if updates:
                 await db.executemany(_UPDATE, updates)
             await db.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (str(seq),))
-        return PushOutcome(tuple(results), seq)
+            cursor_seq = await self._cursor_after_own_writes(
+                db, who, request.project_id, after_seq, own=(first, seq)
+            )
+        return PushOutcome(tuple(results), seq, cursor_seq)
+
+    async def _cursor_after_own_writes(
+        self,
+        db: aiosqlite.Connection,
+        who: Principal,
+        project: str,
+        after: int,
+        *,
+        own: tuple[int, int],
+    ) -> int:
+        """Skip past this push's own writes (sequence ``own[0]+1..own[1]``) but nobody else's."""
+        first, last = own
+        query = (
+            "SELECT min(seq) FROM observations WHERE team_id = ? AND project = ? AND seq > ?"
+            " AND (seq <= ? OR seq > ?) AND (scope = 'project' OR owner_member_id = ?)"
+        )
+        args = (who.team_id, project, after, first, last, who.member_id)
+        async with db.execute(query, args) as cur:
+            row = await cur.fetchone()
+        other = row[0] if row else None
+        return max(after, last if other is None or other > last else other - 1)
 
     async def pull(self, who: Principal, project: str, after_seq: int, limit: int) -> PullPage:
         """Observations visible to ``who`` after ``after_seq``, in sequence order."""
