@@ -14,6 +14,7 @@ class Limits:
     max_observation_bytes: int = 256 * 1024
     max_page: int = 1000
     default_page: int = 500
+    max_page_bytes: int = 8 * 1024 * 1024
     max_identifier_chars: int = 200
     max_title_chars: int = 2000
     max_topic_key_chars: int = 1000

@@ -12,7 +12,7 @@ from memento_syncd.core.limits import Limits
 from memento_syncd.server import handlers
 from memento_syncd.server.errors import HTTP_CODES, ApiError, error_response
 from memento_syncd.server.hub import Hub
-from memento_syncd.server.storage.base import ServerStore
+from memento_syncd.server.storage.base import ServerStore, StoreBusy
 
 log = structlog.get_logger("memento_syncd.server")
 
@@ -29,6 +29,10 @@ async def errors_and_access_log(request: web.Request, handler: Handler) -> web.S
         response = await handler(request)
     except ApiError as exc:
         response = error_response(exc.status, exc.code, exc.message, **exc.details)
+    except StoreBusy as exc:
+        log.warning("store busy", path=request.path, error=str(exc))
+        response = error_response(503, "unavailable", "server is busy; retry shortly")
+        response.headers["Retry-After"] = "1"
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -115,7 +115,9 @@ async def pull(request: web.Request) -> web.Response:
         raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
     request[LOG_FIELDS].update(project=body.project_id)
     after = _cursor_seq(request, who, body.project_id, body.cursor)
-    page = await app[STORE].pull(who, body.project_id, after, body.limit)
+    page = await app[STORE].pull(
+        who, body.project_id, after, body.limit, app[LIMITS].max_page_bytes
+    )
     request[LOG_FIELDS].update(returned=len(page.items), has_more=page.has_more)
     return json_response(
         {

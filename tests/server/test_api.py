@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+
 from memento_syncd.core.hashing import content_hash
+from memento_syncd.server.app import make_app
+from memento_syncd.server.storage.sqlite import SQLiteStore
 from tests.conftest import Api, obs
 
 
@@ -104,3 +112,23 @@ async def test_results_report_each_change(api: Api) -> None:
     reply = await api.push(token, "p", [obs("a"), obs("b"), obs("a2")])
     statuses = {r["sync_id"]: (r["status"], r["version"]) for r in reply.body["results"]}
     assert statuses == {"a": ("unchanged", 1), "b": ("inserted", 1), "a2": ("inserted", 1)}
+
+
+async def test_database_locked_by_another_process_answers_503_and_recovers(
+    tmp_path: Path,
+) -> None:
+    """A writer holding the database too long gives a retryable 503, then service resumes."""
+    store = SQLiteStore(tmp_path / "locked.db", busy_timeout_ms=200)
+    server = TestServer(make_app(store), host="127.0.0.1")
+    await server.start_server()
+    async with aiohttp.ClientSession() as session:
+        api = Api(session, str(server.make_url("")).rstrip("/"), store, server.app)
+        token = await api.token()
+        blocker = sqlite3.connect(tmp_path / "locked.db", isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        reply = await api.push(token, "p", [obs("a")])
+        assert (reply.status, reply.body["error"]["code"]) == (503, "unavailable")
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        assert (await api.push(token, "p", [obs("a")])).status == 200
+    await server.close()

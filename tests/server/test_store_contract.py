@@ -15,6 +15,7 @@ from memento_syncd.server.storage.base import Forbidden, Principal, ServerStore
 from memento_syncd.server.storage.sqlite import SQLiteStore
 from tests.conftest import obs
 
+MB = 1024 * 1024
 StoreFactory = Callable[[Path], ServerStore]
 FACTORIES: dict[str, StoreFactory] = {"sqlite": lambda tmp: SQLiteStore(tmp / "contract.db")}
 
@@ -46,7 +47,7 @@ async def test_push_assigns_increasing_sequence_and_pull_follows_it(store: Serve
     first = await store.push(who, _request(obs("a"), obs("b")), 0)
     second = await store.push(who, _request(obs("c")), 0)
     assert (first.head_seq, second.head_seq) == (2, 3)
-    page = await store.pull(who, "p", 0, 10)
+    page = await store.pull(who, "p", 0, 10, MB)
     assert [i.observation.sync_id for i in page.items] == ["a", "b", "c"]
     assert (page.last_seq, page.has_more) == (3, False)
     assert await store.head() == 3
@@ -75,7 +76,7 @@ async def test_forbidden_change_writes_nothing_of_its_batch(store: ServerStore) 
     with pytest.raises(Forbidden):
         await store.push(bob, _request(obs("new"), obs("mine", content="steal")), 0)
     assert await store.head() == 1
-    assert [i.observation.sync_id for i in (await store.pull(bob, "p", 0, 10)).items] == []
+    assert [i.observation.sync_id for i in (await store.pull(bob, "p", 0, 10, MB)).items] == []
 
 
 async def test_authenticate_refuses_unknown_revoked_and_forged(store: ServerStore) -> None:
@@ -110,7 +111,7 @@ async def test_two_store_instances_on_one_database_keep_commit_order(tmp_path: P
         after = 0
         while True:
             finished = done.is_set()
-            page = await reader.pull(who, "p", after, 13)
+            page = await reader.pull(who, "p", after, 13, MB)
             seen.extend(i.observation.sync_id for i in page.items)
             after = page.last_seq
             if finished and not page.has_more:
@@ -125,3 +126,17 @@ async def test_two_store_instances_on_one_database_keep_commit_order(tmp_path: P
         await s.close()
     assert len(seen) == 600
     assert len(set(seen)) == 600
+
+
+async def test_pages_stop_at_the_byte_budget_but_hold_at_least_one(store: ServerStore) -> None:
+    """Large observations end a page early; a single oversized one still comes alone."""
+    who = await _principal(store)
+    await store.push(who, _request(*(obs(f"big{n}", content="x" * 3000) for n in range(5))), 0)
+    page = await store.pull(who, "p", 0, 100, 7000)
+    assert [i.observation.sync_id for i in page.items] == ["big0", "big1", "big2"]
+    assert page.has_more
+    tiny = await store.pull(who, "p", page.last_seq, 100, 10)
+    assert [i.observation.sync_id for i in tiny.items] == ["big3"]
+    assert tiny.has_more
+    rest = await store.pull(who, "p", tiny.last_seq, 100, MB)
+    assert ([i.observation.sync_id for i in rest.items], rest.has_more) == (["big4"], False)

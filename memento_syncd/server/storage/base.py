@@ -88,6 +88,10 @@ class Forbidden(Exception):
         self.reason = reason
 
 
+class StoreBusy(Exception):
+    """The database stayed locked by another writer too long; the client may retry."""
+
+
 class ServerStore(Protocol):
     """Persistent state of the sync server.
 
@@ -124,8 +128,14 @@ class ServerStore(Protocol):
         ``after_seq`` is the position of the request's cursor (0 without one).
         """
 
-    async def pull(self, who: Principal, project: str, after_seq: int, limit: int) -> PullPage:
-        """Return up to ``limit`` observations visible to ``who`` after ``after_seq``."""
+    async def pull(
+        self, who: Principal, project: str, after_seq: int, limit: int, max_bytes: int
+    ) -> PullPage:
+        """Up to ``limit`` observations visible to ``who`` after ``after_seq``.
+
+        A page stops early once its titles and contents pass ``max_bytes`` characters,
+        but always holds at least one observation when there is one.
+        """
 
     async def head(self) -> int:
         """The highest sequence number committed so far."""

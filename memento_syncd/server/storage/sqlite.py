@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import secrets
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from memento_syncd.server.storage.base import (
     Principal,
     PullPage,
     PushOutcome,
+    StoreBusy,
     TokenInfo,
 )
 from memento_syncd.server.storage.sqlite_schema import MIGRATIONS
@@ -59,8 +61,9 @@ def _row_to_stored(row: Sequence[Any]) -> StoredObservation:
 class SQLiteStore:
     """A ``ServerStore`` on one SQLite file in WAL mode."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, busy_timeout_ms: int = _BUSY_TIMEOUT_MS) -> None:
         self._path = path
+        self._busy_timeout_ms = busy_timeout_ms
         self._writer: aiosqlite.Connection | None = None
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._write_lock = asyncio.Lock()
@@ -73,7 +76,7 @@ class SQLiteStore:
 
     async def _connect(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self._path, isolation_level=None)
-        await conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        await conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
         await conn.execute("PRAGMA foreign_keys = ON")
         return conn
 
@@ -125,13 +128,17 @@ class SQLiteStore:
             raise RuntimeError("store is not open")
         async with self._write_lock:
             db = self._writer
-            await db.execute("BEGIN IMMEDIATE")
+            try:
+                await db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StoreBusy(f"database is busy: {exc}") from exc
             try:
                 yield db
+                await db.execute("COMMIT")
             except BaseException:
-                await db.execute("ROLLBACK")
+                if db.in_transaction:
+                    await asyncio.shield(db.execute("ROLLBACK"))
                 raise
-            await db.execute("COMMIT")
 
     @asynccontextmanager
     async def _reader(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -309,8 +316,14 @@ class SQLiteStore:
         other = row[0] if row else None
         return max(after, last if other is None or other > last else other - 1)
 
-    async def pull(self, who: Principal, project: str, after_seq: int, limit: int) -> PullPage:
-        """Observations visible to ``who`` after ``after_seq``, in sequence order."""
+    async def pull(
+        self, who: Principal, project: str, after_seq: int, limit: int, max_bytes: int
+    ) -> PullPage:
+        """Observations visible to ``who`` after ``after_seq``, in sequence order.
+
+        The page ends after ``limit`` rows or once its text passes ``max_bytes``
+        (always at least one row), whichever comes first.
+        """
         query = (
             f"SELECT {_OBS_COLUMNS}, o.seq FROM observations o"  # noqa: S608 - constant columns
             " JOIN members m ON m.id = o.owner_member_id"
@@ -319,10 +332,17 @@ class SQLiteStore:
             " ORDER BY o.seq LIMIT ?"
         )
         args = (who.team_id, project, after_seq, who.member_id, limit + 1)
+        page: list[Any] = []
+        size = 0
+        has_more = False
         async with self._reader() as db, db.execute(query, args) as cur:
-            rows = list(await cur.fetchall())
-        has_more = len(rows) > limit
-        page = rows[:limit]
+            while not has_more and (batch := await cur.fetchmany(100)):
+                for row in batch:
+                    if len(page) == limit or (page and size > max_bytes):
+                        has_more = True
+                        break
+                    page.append(row)
+                    size += len(row[3]) + len(row[4])
         last_seq = int(page[-1][16]) if page else after_seq
         return PullPage(tuple(_row_to_stored(r) for r in page), last_seq, has_more)
 
