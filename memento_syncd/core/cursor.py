@@ -11,11 +11,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 
 from memento_syncd.core.errors import InvalidInput
 
 _PREFIX = "c1."
 _INVALID = "not a cursor issued by this server"
+_SHAPE = re.compile(r"c1\.[A-Za-z0-9_-]+")
 
 
 class StaleCursor(InvalidInput):
@@ -29,13 +31,17 @@ def feed_fingerprint(feed: str) -> str:
 
 def encode_cursor(epoch: str, feed: str, seq: int) -> str:
     """Make the opaque cursor for position ``seq`` of ``feed`` in database ``epoch``."""
-    raw = f"{epoch}:{feed_fingerprint(feed)}:{seq}".encode("ascii")
-    return _PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+    return encode_text(f"{epoch}:{feed_fingerprint(feed)}:{seq}")
+
+
+def encode_text(raw: str) -> str:
+    """The cursor text of a raw ``epoch:fingerprint:seq`` string."""
+    return _PREFIX + base64.urlsafe_b64encode(raw.encode("ascii")).decode("ascii").rstrip("=")
 
 
 def decode_cursor(text: str, epoch: str, feed: str, field: str = "cursor") -> int:
     """Return the sequence a cursor points at; ``InvalidInput`` if it is not for this pull."""
-    if not text.startswith(_PREFIX) or len(text) > 200:
+    if len(text) > 200 or not _SHAPE.fullmatch(text):
         raise InvalidInput(field, _INVALID)
     body = text[len(_PREFIX) :]
     try:
@@ -43,6 +49,8 @@ def decode_cursor(text: str, epoch: str, feed: str, field: str = "cursor") -> in
         cursor_epoch, fingerprint, seq_text = raw.split(":")
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise InvalidInput(field, _INVALID) from exc
+    if encode_text(raw) != text:  # only the exact text this server writes
+        raise InvalidInput(field, _INVALID)
     if not seq_text.isdigit() or len(seq_text) > 19:
         raise InvalidInput(field, _INVALID)
     if cursor_epoch != epoch:

@@ -27,7 +27,7 @@ class Decision:
 
 
 def decide(
-    existing: StoredObservation | None, change: IncomingChange, member_id: int, writer: str
+    existing: StoredObservation | None, change: IncomingChange, member_id: int, writer: str | None
 ) -> Decision:
     """Decide one pushed change against what the server holds.
 
@@ -35,7 +35,8 @@ def decide(
     - another member's personal observation, or making a teammate's one personal: forbidden;
     - same content as stored: unchanged, so a replayed push is harmless;
     - based on the current version: update;
-    - the same writer resending over its own unacknowledged write: update;
+    - the same writer resending over its own unacknowledged write: update (only a writer
+      that names its device can be recognised; ``writer`` None never matches);
     - anything else, including a stale edit of a tombstone: conflict.
     """
     if existing is None:
@@ -51,6 +52,10 @@ def decide(
         return Decision(Verdict.UNCHANGED)
     if change.base_version == existing.version:
         return Decision(Verdict.UPDATE)
-    if existing.writer == writer and change.base_version == existing.based_on:
+    if (
+        writer is not None
+        and existing.writer == writer
+        and change.base_version == existing.based_on
+    ):
         return Decision(Verdict.UPDATE)
     return Decision(Verdict.CONFLICT)

@@ -6,7 +6,7 @@ Unknown fields are ignored so that newer clients can talk to this server.
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,10 @@ WIRE_FIELDS = (
     "updated_at",
     "deleted_at",
 )
+
+
+# Unicode category Cc exactly: C0 controls, DEL and C1 controls.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +85,7 @@ def _identifier(value: object, field: str, max_chars: int) -> str:
     text = _text(value, field, max_chars)
     if not text or text.strip() != text:
         raise InvalidInput(field, "must be non-empty and have no leading or trailing blanks")
-    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in text):
+    if _CONTROL.search(text):
         raise InvalidInput(field, "must not contain control characters")
     return text
 
@@ -134,7 +138,11 @@ def parse_change(raw: object, field: str, project_id: str, limits: Limits) -> In
     topic_key = _optional_text(
         obj.get("topic_key"), f"{field}.topic_key", limits.max_topic_key_chars
     )
-    size = len(content.encode("utf-8")) + len(title.encode("utf-8")) + len(topic_key or "")
+    size = (
+        len(content.encode("utf-8"))
+        + len(title.encode("utf-8"))
+        + len((topic_key or "").encode("utf-8"))
+    )
     if size > limits.max_observation_bytes:
         raise InvalidInput(
             field, f"observation is larger than {limits.max_observation_bytes} bytes"

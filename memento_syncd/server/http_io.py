@@ -43,6 +43,6 @@ def json_response(payload: Any, status: int = 200) -> web.Response:
     """A UTF-8 JSON response."""
     return web.Response(
         status=status,
-        body=json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+        body=json.dumps(payload, separators=(",", ":")).encode("utf-8"),
         content_type="application/json",
     )

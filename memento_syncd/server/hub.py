@@ -15,7 +15,9 @@ class Hub:
 
     def __init__(self) -> None:
         self._latest: dict[tuple[int, str], int] = {}
-        self._waiters: defaultdict[tuple[int, str], set[asyncio.Future[int]]] = defaultdict(set)
+        self._waiters: defaultdict[tuple[int, str], dict[asyncio.Future[int], int]] = defaultdict(
+            dict
+        )
 
     def publish(self, team_id: int, project: str, seq: int) -> None:
         """Record that ``seq`` committed for a team's project and wake its waiters."""
@@ -23,8 +25,8 @@ class Hub:
         if seq <= self._latest.get(key, 0):
             return
         self._latest[key] = seq
-        for waiter in self._waiters.pop(key, set()):
-            if not waiter.done():
+        for waiter, after in list(self._waiters.get(key, {}).items()):
+            if seq > after and not waiter.done():
                 waiter.set_result(seq)
 
     async def wait_after(self, team_id: int, project: str, seq: int) -> int:
@@ -34,10 +36,11 @@ class Hub:
         if latest > seq:
             return latest
         waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._waiters[key].add(waiter)
+        self._waiters[key][waiter] = seq
         try:
             return await waiter
         finally:
-            self._waiters[key].discard(waiter)
-            if not self._waiters[key]:
+            waiters = self._waiters.get(key, {})
+            waiters.pop(waiter, None)
+            if not waiters:
                 self._waiters.pop(key, None)

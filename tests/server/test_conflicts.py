@@ -149,3 +149,13 @@ async def test_update_without_created_at_keeps_the_creation_time(api: Api) -> No
         "2024-01-01T00:00:00Z",
         "2025-06-01T00:00:00Z",
     )
+
+
+async def test_without_device_id_a_stale_edit_is_never_taken_for_a_resend(api: Api) -> None:
+    """Two devices of one member that omit device_id cannot overwrite each other silently."""
+    token = await api.token()
+    await api.push(token, "p", [obs("a", content="v1")])
+    await api.push(token, "p", [obs("a", content="laptop", base_version=1)])
+    reply = await api.push(token, "p", [obs("a", content="desktop", base_version=1)])
+    assert reply.body["conflicts"] == 1
+    assert reply.body["results"][0]["server"]["content"] == "laptop"

@@ -238,7 +238,8 @@ class SQLiteStore:
 
     async def push(self, who: Principal, request: PushRequest, after_seq: int) -> PushOutcome:
         """Apply a push in one transaction; sequence numbers are taken inside it."""
-        writer = f"{who.member_id}:{request.device_id}"
+        writer = f"{who.member_id}:{request.device_id}" if request.device_id else None
+        stored_writer = writer or ""  # a device-less write is never recognised as a resend
         async with self._transaction() as db:
             ids = [c.observation.sync_id for c in request.changes]
             existing = await self._existing(db, who.team_id, ids)
@@ -265,12 +266,20 @@ class SQLiteStore:
                 owner = who.member_id if old is None else old.owner_member_id
                 author = who.member if old is None else old.author
                 current = StoredObservation(
-                    obs, version, owner, author, writer, change.base_version
+                    obs, version, owner, author, stored_writer, change.base_version
                 )
                 fields = _fields(obs)
                 if old is None:
                     inserts.append(
-                        (who.team_id, *fields, version, seq, owner, writer, change.base_version)
+                        (
+                            who.team_id,
+                            *fields,
+                            version,
+                            seq,
+                            owner,
+                            stored_writer,
+                            change.base_version,
+                        )
                     )
                 else:
                     updates.append(
@@ -278,7 +287,7 @@ class SQLiteStore:
                             *fields[1:],
                             version,
                             seq,
-                            writer,
+                            stored_writer,
                             change.base_version,
                             who.team_id,
                             obs.sync_id,
