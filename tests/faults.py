@@ -10,7 +10,7 @@ import enum
 class Fault(enum.Enum):
     """What the proxy does to the server's answers."""
 
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 - a fault mode, not a password
     DROP_RESPONSE = "drop_response"  # forward the request, swallow the answer, hang up
     CUT_RESPONSE = "cut_response"  # forward the first bytes of the answer, then hang up
     DELAY = "delay"  # hold each answer chunk for ``delay`` seconds
