@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
@@ -14,7 +13,7 @@ from typing import Any
 import aiosqlite
 
 from memento_syncd.core.observation import Observation, StoredObservation
-from memento_syncd.core.versioning import Verdict, decide
+from memento_syncd.core.planning import Pusher, Write, plan_push
 from memento_syncd.core.wire import PushRequest
 from memento_syncd.server import tokens
 from memento_syncd.server.storage.base import (
@@ -239,70 +238,29 @@ class SQLiteStore:
     async def push(self, who: Principal, request: PushRequest, after_seq: int) -> PushOutcome:
         """Apply a push in one transaction; sequence numbers are taken inside it."""
         writer = f"{who.member_id}:{request.device_id}" if request.device_id else None
-        stored_writer = writer or ""  # a device-less write is never recognised as a resend
+        pusher = Pusher(who.member_id, who.member, writer)
         async with self._transaction() as db:
             ids = [c.observation.sync_id for c in request.changes]
             existing = await self._existing(db, who.team_id, ids)
             async with db.execute("SELECT value FROM meta WHERE key = 'seq'") as cur:
                 row = await cur.fetchone()
-            seq = first = int(row[0]) if row else 0
-            inserts: list[tuple[Any, ...]] = []
-            updates: list[tuple[Any, ...]] = []
-            results: list[ChangeResult] = []
-            for change in request.changes:
-                obs = change.observation
-                old = existing.get(obs.sync_id)
-                decision = decide(old, change, who.member_id, writer)
-                if decision.verdict is Verdict.FORBIDDEN:
-                    raise Forbidden(obs.sync_id, decision.reason)
-                if decision.verdict in (Verdict.UNCHANGED, Verdict.CONFLICT):
-                    assert old is not None  # noqa: S101 - decide() only says so for stored rows
-                    results.append(ChangeResult(obs.sync_id, decision.verdict, old))
-                    continue
-                if old is not None and not change.created_at_sent:
-                    obs = dataclasses.replace(obs, created_at=old.observation.created_at)
-                seq += 1
-                version = 1 if old is None else old.version + 1
-                owner = who.member_id if old is None else old.owner_member_id
-                author = who.member if old is None else old.author
-                current = StoredObservation(
-                    obs, version, owner, author, stored_writer, change.base_version
-                )
-                fields = _fields(obs)
-                if old is None:
-                    inserts.append(
-                        (
-                            who.team_id,
-                            *fields,
-                            version,
-                            seq,
-                            owner,
-                            stored_writer,
-                            change.base_version,
-                        )
-                    )
-                else:
-                    updates.append(
-                        (
-                            *fields[1:],
-                            version,
-                            seq,
-                            stored_writer,
-                            change.base_version,
-                            who.team_id,
-                            obs.sync_id,
-                        )
-                    )
-                results.append(ChangeResult(obs.sync_id, decision.verdict, current))
+            first = int(row[0]) if row else 0
+            plan = plan_push(existing, request.changes, pusher, first)
+            if plan.forbidden is not None:
+                raise Forbidden(*plan.forbidden)
+            inserts = [_insert_row(who.team_id, w) for w in plan.writes if w.insert]
+            updates = [_update_row(who.team_id, w) for w in plan.writes if not w.insert]
             if inserts:
                 await db.executemany(_INSERT, inserts)
             if updates:
                 await db.executemany(_UPDATE, updates)
+            seq = plan.last_seq
             await db.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (str(seq),))
             cursor_seq = await self._cursor_after_own_writes(
                 db, who, request.project_id, after_seq, own=(first, seq)
             )
-        return PushOutcome(tuple(results), seq, cursor_seq)
+        results = tuple(ChangeResult(*result) for result in plan.results)
+        return PushOutcome(results, seq, cursor_seq)
 
     async def _cursor_after_own_writes(
         self,
@@ -369,4 +327,30 @@ def _fields(obs: Observation) -> tuple[Any, ...]:
         obs.created_at,
         obs.updated_at,
         obs.deleted_at,
+    )
+
+
+def _insert_row(team_id: int, write: Write) -> tuple[Any, ...]:
+    s = write.stored
+    return (
+        team_id,
+        *_fields(s.observation),
+        s.version,
+        write.seq,
+        s.owner_member_id,
+        s.writer,
+        s.based_on,
+    )
+
+
+def _update_row(team_id: int, write: Write) -> tuple[Any, ...]:
+    s = write.stored
+    return (
+        *_fields(s.observation)[1:],
+        s.version,
+        write.seq,
+        s.writer,
+        s.based_on,
+        team_id,
+        s.observation.sync_id,
     )
