@@ -30,8 +30,10 @@ typecheck: $(STAMP)
 
 check: lint typecheck test  ## what CI runs
 
-bench: $(STAMP)  ## print the benchmark figures (see docs/benchmarks.md)
+bench: $(STAMP)  ## print every benchmark figure of docs/benchmarks.md
 	$(BIN)/python bench/server_bench.py
+	$(BIN)/python bench/server_bench.py --count 10000
+	$(BIN)/python bench/server_phases.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
