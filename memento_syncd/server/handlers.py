@@ -128,6 +128,14 @@ async def pull(request: web.Request) -> web.Response:
     )
 
 
+async def projects(request: web.Request) -> web.Response:
+    """GET /api/sync/projects: the team's projects, so a new device knows what to pull."""
+    who = await authenticate(request)
+    names = await request.app[STORE].projects(who)
+    request[LOG_FIELDS].update(returned=len(names))
+    return json_response({"projects": names})
+
+
 async def health(request: web.Request) -> web.Response:
     """GET /api/health: liveness without a token."""
     return json_response({"status": "ok", "version": memento_syncd.__version__})

@@ -152,6 +152,11 @@ def _schemas(limits: Limits) -> dict[str, Any]:
                 }
             },
         },
+        "Projects": {
+            "type": "object",
+            "required": ["projects"],
+            "properties": {"projects": {"type": "array", "items": {"type": "string"}}},
+        },
         "Health": {
             "type": "object",
             "required": ["status", "version"],
@@ -201,6 +206,13 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                     "PullRequest",
                     "PullResponse",
                 )
+            },
+            "/api/sync/projects": {
+                "get": {
+                    "summary": "The team's projects visible to the caller",
+                    "security": [{"bearer": []}],
+                    "responses": {"200": _json("Projects", "ok"), **_errors(401)},
+                }
             },
             "/api/health": {
                 "get": {"summary": "Liveness", "responses": {"200": _json("Health", "ok")}}

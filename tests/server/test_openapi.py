@@ -65,6 +65,8 @@ async def test_real_responses_validate_against_the_document(api: Api) -> None:
     replies.append(("/api/sync/pull", "post", rest.status, rest.body))
     health = await api.call("/api/health", None, method="GET")
     replies.append(("/api/health", "get", health.status, health.body))
+    listed = await api.call("/api/sync/projects", token, method="GET")
+    replies.append(("/api/sync/projects", "get", listed.status, listed.body))
     for path, method, status, body in replies:
         assert status == 200
         _validator(doc, _response_schema(doc, path, method, status)).validate(body)

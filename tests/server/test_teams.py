@@ -103,3 +103,18 @@ async def test_missing_and_malformed_tokens_are_401(api: Api) -> None:
         reply = await api.call("/api/sync/pull", None, {"project_id": "p"}, headers=headers)
         assert reply.status == 401, headers
         assert reply.body["error"]["code"] == "unauthorized"
+
+
+async def test_projects_lists_the_teams_visible_projects(api: Api) -> None:
+    """GET /api/sync/projects names the team's projects, hiding others' personal-only ones."""
+    alice = await api.token("acme", "alice")
+    bob = await api.token("acme", "bob")
+    other = await api.token("umbrella", "carol")
+    await api.push(alice, "web", [obs("a")])
+    await api.push(alice, "diary", [obs("d", scope="personal")])
+    await api.push(other, "secret", [obs("s")])
+    reply = await api.call("/api/sync/projects", bob, method="GET")
+    assert (reply.status, reply.body) == (200, {"projects": ["web"]})
+    mine = await api.call("/api/sync/projects", alice, method="GET")
+    assert mine.body == {"projects": ["diary", "web"]}
+    assert (await api.call("/api/sync/projects", None, method="GET")).status == 401

@@ -137,5 +137,8 @@ class ServerStore(Protocol):
         but always holds at least one observation when there is one.
         """
 
+    async def projects(self, who: Principal) -> list[str]:
+        """Names of the team's projects holding observations visible to ``who``."""
+
     async def head(self) -> int:
         """The highest sequence number committed so far."""

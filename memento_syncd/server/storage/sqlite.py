@@ -209,6 +209,15 @@ class SQLiteStore:
             rows = await cur.fetchall()
         return [TokenInfo(*row) for row in rows]
 
+    async def projects(self, who: Principal) -> list[str]:
+        """Names of the team's projects holding observations visible to ``who``."""
+        query = (
+            "SELECT DISTINCT project FROM observations WHERE team_id = ?"
+            " AND (scope = 'project' OR owner_member_id = ?) ORDER BY project"
+        )
+        async with self._reader() as db, db.execute(query, (who.team_id, who.member_id)) as cur:
+            return [str(row[0]) for row in await cur.fetchall()]
+
     async def head(self) -> int:
         """The highest sequence number committed so far."""
         async with (
