@@ -13,7 +13,7 @@ class CommandError(Exception):
         self.code = code
 
 
-def fail(message: str, code: int = 1) -> int:
+def fail(message: str, code: int = 1, prog: str = "memento-syncd") -> int:
     """Print ``message`` as the one error line and return the exit status."""
-    print(f"memento-syncd: error: {message}", file=sys.stderr)
+    print(f"{prog}: error: {message}", file=sys.stderr)
     return code

@@ -21,6 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     from memento_syncd.cli import server_cmds
 
     server_cmds.add_commands(server)
+    from memento_syncd.cli import client_cmds
+
+    client_cmds.add_commands(commands)
     return parser
 
 

@@ -1,0 +1,167 @@
+"""The ``memento`` command: save and list observations, and ``memento sync ...``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from memento_syncd import __version__
+from memento_syncd.cli.common import CommandError, fail
+from memento_syncd.client.engine import Report
+from memento_syncd.client.home import Home
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``memento``."""
+    parser = argparse.ArgumentParser(prog="memento", description="Memento observations and sync.")
+    parser.add_argument("--version", action="version", version=f"memento {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    save = commands.add_parser("save", help="save an observation in the local database")
+    save.add_argument("--project", required=True)
+    save.add_argument("--type", required=True, help="decision, bugfix, pattern, note, ...")
+    save.add_argument("--title", required=True)
+    save.add_argument("--content", required=True)
+    save.add_argument("--topic-key", default=None)
+    save.add_argument("--scope", default="project", choices=["project", "personal"])
+    save.set_defaults(handler=run_save)
+
+    listing = commands.add_parser("list", help="list live observations")
+    listing.add_argument("--project")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.add_argument("--all", action="store_true", help="include deleted observations")
+    listing.set_defaults(handler=run_list)
+
+    sync = commands.add_parser("sync", help="push, pull or show sync status")
+    actions = sync.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for name, helptext in (("push", "push local changes"), ("pull", "pull remote changes")):
+        action = actions.add_parser(name, help=helptext)
+        action.add_argument("--project", help="only this project")
+        action.set_defaults(handler=run_push if name == "push" else run_pull)
+    status = actions.add_parser("status", help="per-project cursors and counts")
+    status.add_argument("--project")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(handler=run_status)
+    return parser
+
+
+def _db(home: Home) -> Any:
+    from memento_syncd.store.db import LocalStoreError, connect
+
+    try:
+        return connect(home.db)
+    except LocalStoreError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def run_save(args: argparse.Namespace) -> int:
+    """Insert an observation, as the Memento application does; prints its local id."""
+    from memento_syncd.cli.session import utc_now
+    from memento_syncd.core.timestamps import format_timestamp
+
+    now = format_timestamp(utc_now())
+    conn = _db(Home.from_env())
+    with conn:
+        cur = conn.execute(
+            "INSERT INTO observations (project, type, title, content, topic_key, scope,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (args.project, args.type, args.title, args.content, args.topic_key, args.scope,
+             now, now),
+        )  # fmt: skip
+    print(cur.lastrowid)
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """Print observations, newest first."""
+    conn = _db(Home.from_env())
+    query = (
+        "SELECT id, project, type, title, content, topic_key, scope, created_at, updated_at,"
+        " deleted_at FROM observations WHERE (? IS NULL OR project = ?)"
+    )
+    if not args.all:
+        query += " AND deleted_at IS NULL"
+    columns = ("id", "project", "type", "title", "content", "topic_key", "scope",
+               "created_at", "updated_at", "deleted_at")  # fmt: skip
+    found = [
+        dict(zip(columns, row, strict=True))
+        for row in conn.execute(query + " ORDER BY id", (args.project, args.project))
+    ]
+    if args.json:
+        print(json.dumps(found, indent=2, ensure_ascii=False))
+        return 0
+    for item in found:
+        gone = " (deleted)" if item["deleted_at"] else ""
+        print(f"{item['id']:>6}  {item['project']}  [{item['type']}] {item['title']}{gone}")
+    return 0
+
+
+def _print_reports(verb: str, reports: list[Report]) -> None:
+    for report in reports:
+        moved = report.sent if verb == "pushed" else report.received
+        detail = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(report.outcomes.items()))
+        print(f"{report.project}: {verb} {moved}" + (f" ({detail})" if detail else ""))
+        for obs_id, reason in report.skipped:
+            print(f"{report.project}: row {obs_id} skipped: {reason}", file=sys.stderr)
+    if not reports:
+        print(f"nothing {verb}")
+
+
+def run_push(args: argparse.Namespace) -> int:
+    """One push of every pending change, then exit."""
+    from memento_syncd.cli.session import with_engine
+
+    reports = with_engine(Home.from_env(), lambda engine: engine.push(args.project))
+    _print_reports("pushed", reports)
+    return 0
+
+
+def run_pull(args: argparse.Namespace) -> int:
+    """One pull of every page, then exit."""
+    from memento_syncd.cli.session import with_engine
+
+    reports = with_engine(Home.from_env(), lambda engine: engine.pull(args.project))
+    _print_reports("pulled", reports)
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    """Per-project cursor storage: last push and pull, counts, pending changes."""
+    from memento_syncd.store.status import open_conflict_count, project_status, skipped_rows
+
+    conn = _db(Home.from_env())
+    projects = project_status(conn, args.project)
+    if args.json:
+        print(json.dumps(projects, indent=2))
+        return 0
+    for p in projects:
+        print(
+            f"{p['project_id']}: last push {p['last_push'] or 'never'},"
+            f" last pull {p['last_pull'] or 'never'}, pushed {p['push_count']},"
+            f" pulled {p['pull_count']}, pending {p['pending']}"
+        )
+    for row in skipped_rows(conn):
+        print(f"row {row['id']} cannot be synced: {row['reason']}")
+    conflicts = open_conflict_count(conn)
+    if conflicts:
+        print(f"{conflicts} conflict(s) wait for you: memento-syncd conflicts list")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``memento``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        result: int = args.handler(args)
+    except CommandError as exc:
+        return fail(str(exc), exc.code, prog="memento")
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

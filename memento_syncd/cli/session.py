@@ -1,0 +1,65 @@
+"""Setting up a sync session from ``$MEMENTO_HOME`` and reporting failures in one line."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from memento_syncd.cli.common import CommandError
+from memento_syncd.cli.progress import ProgressLine
+from memento_syncd.client.engine import SyncEngine
+from memento_syncd.client.home import Home, TokenError, load_config, load_token
+from memento_syncd.client.localdb import LocalDB
+from memento_syncd.client.transport import TransportError
+from memento_syncd.core.config import ConfigError, SyncConfig
+from memento_syncd.store.db import LocalStoreError
+
+T = TypeVar("T")
+
+
+def utc_now() -> datetime:
+    """The wall clock, in UTC (the one place the CLI reads it)."""
+    return datetime.now(UTC)
+
+
+def settings(home: Home) -> SyncConfig:
+    """The validated config, or a one-line error naming file, key and value."""
+    try:
+        return load_config(home)
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def with_engine(home: Home, work: Callable[[SyncEngine], Awaitable[T]]) -> T:
+    """Run ``work`` with an engine on this home's database and server; errors in one line."""
+    config = settings(home)
+    if not config.server_url:
+        raise CommandError(
+            f"no sync server configured in {home.config}: run "
+            "'memento-syncd login --server URL --token TOKEN'"
+        )
+    try:
+        token = load_token(home)
+    except TokenError as exc:
+        raise CommandError(str(exc)) from exc
+    progress = ProgressLine()
+
+    async def run() -> T:
+        from memento_syncd.client.transport import Transport
+
+        db = LocalDB(home.db)
+        await db.open()
+        try:
+            async with Transport(config.server_url or "", token) as transport:
+                engine = SyncEngine(db, transport, config, utc_now, progress)
+                return await work(engine)
+        finally:
+            progress.finish()
+            await db.close()
+
+    try:
+        return asyncio.run(run())
+    except (TransportError, LocalStoreError) as exc:
+        raise CommandError(str(exc)) from exc

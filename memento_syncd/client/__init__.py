@@ -1,0 +1,1 @@
+"""The sync client: local store, HTTP transport, push and pull sessions."""

@@ -1,0 +1,236 @@
+"""Push and pull sessions: decisions come from core, data from the store, bytes from HTTP."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from memento_syncd.client.localdb import LocalDB
+from memento_syncd.client.transport import ServerRefused, Transport
+from memento_syncd.core.config import SyncConfig
+from memento_syncd.core.conflicts import Strategy
+from memento_syncd.core.timestamps import format_timestamp
+from memento_syncd.store import outbox, rows
+from memento_syncd.store.db import applying, write
+from memento_syncd.store.inbox import apply_page
+from memento_syncd.store.index import SimilarityIndex
+from memento_syncd.store.settle import Context, settle
+
+PULL_PAGE = 200
+_SMALL_INDEX = 5000
+
+Progress = Callable[[str, int, int | None], None]
+
+
+@dataclass
+class Report:
+    """What one push or pull of one project did."""
+
+    project: str
+    sent: int = 0
+    received: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+
+
+class SyncEngine:
+    """Cursor-based push and pull of a device database against one server."""
+
+    def __init__(
+        self, db: LocalDB, transport: Transport, config: SyncConfig,
+        clock: Callable[[], datetime], progress: Progress | None = None,
+    ) -> None:  # fmt: skip
+        self.db = db
+        self.transport = transport
+        self.config = config
+        self._clock = clock
+        self._progress = progress
+        self._index: SimilarityIndex | None = None
+
+    def _now(self) -> str:
+        return format_timestamp(self._clock())
+
+    def _strategy(self, project: str) -> Strategy:
+        return Strategy(self.config.strategy_for(project))
+
+    async def _similarity(self) -> SimilarityIndex:
+        if self._index is None:
+            self._index = await self.db.run(_open_index, self.config.similarity_threshold)
+        return self._index
+
+    # ---- push -------------------------------------------------------------------------
+
+    async def push(self, project: str | None = None) -> list[Report]:
+        """Push every pending change (of ``project``, or of all projects)."""
+        projects = [project] if project else await self.db.run(outbox.pending_projects)
+        return [await self._push_project(name) for name in projects]
+
+    async def _push_project(self, project: str) -> Report:
+        report = Report(project)
+        total = await self.db.run(outbox.pending_count, project)
+        index = await self._similarity()
+        for _ in range(3 * total + 10):  # each round acknowledges or settles; no busy loop
+            batch = await self.db.run(
+                outbox.next_batch, project, self.config.push_batch_size, self._now()
+            )
+            report.skipped.extend(batch.skipped)
+            if not batch.items:
+                break
+            cursor = await self.db.run(_pull_cursor, project)
+            body = {
+                "project_id": project,
+                "device_id": await self.db.run(_device_id),
+                "cursor": cursor,
+                "observations": [item.wire() for item in batch.items],
+            }
+            try:
+                answer = await self.transport.push(body)
+            except ServerRefused as exc:
+                if not await self._set_aside(batch, exc):
+                    raise
+                continue
+            ctx = Context(index, self._strategy(project), self._now())
+            counts = await self.db.run(_acknowledge, ctx, batch, answer, cursor)
+            report.sent += len(batch.items)
+            report.outcomes.update(counts)
+            self._tell("push", project, report.sent, total)
+        return report
+
+    async def _set_aside(self, batch: outbox.Batch, exc: ServerRefused) -> bool:
+        """A row the server refuses (403 or 422) is skipped so the rest still syncs."""
+        culprit = _culprit(batch, exc)
+        if culprit is None:
+            return False
+        await self.db.run(_skip, culprit, str(exc))
+        return True
+
+    # ---- pull -------------------------------------------------------------------------
+
+    async def pull(self, project: str | None = None) -> list[Report]:
+        """Pull every page (of ``project``, or of every project known here or on the server)."""
+        if project:
+            projects = [project]
+        else:
+            local = set(await self.db.run(_known_projects))
+            projects = sorted(local | set(await self.transport.projects()))
+        return [await self._pull_project(name) for name in projects]
+
+    async def _pull_project(self, project: str) -> Report:
+        report = Report(project)
+        index = await self._similarity()
+        await self.db.run(_refresh_index, index, rebuild_limit=None)
+        while True:
+            cursor = await self.db.run(_pull_cursor, project)
+            answer = await self.transport.pull(
+                {"project_id": project, "cursor": cursor, "limit": PULL_PAGE}
+            )
+            items = answer.get("observations") or []
+            ctx = Context(index, self._strategy(project), self._now())
+            counts = await self.db.run(apply_page, ctx, project, items, str(answer["cursor"]))
+            report.received += len(items)
+            report.outcomes.update(counts)
+            self._tell("pull", project, report.received, None)
+            if not answer.get("has_more"):
+                return report
+            await self.db.run(_refresh_index, index, rebuild_limit=_SMALL_INDEX)
+
+    def _tell(self, what: str, project: str, done: int, total: int | None) -> None:
+        if self._progress is not None:
+            self._progress(f"{what} {project}", done, total)
+
+
+# ---- store calls run in the database thread ------------------------------------------
+
+
+def _open_index(conn: sqlite3.Connection, threshold: float) -> SimilarityIndex:
+    return SimilarityIndex(conn, threshold)
+
+
+def _refresh_index(
+    conn: sqlite3.Connection, index: SimilarityIndex, rebuild_limit: int | None
+) -> None:
+    """Index rows the application wrote, in short transactions; rebuild the order if due."""
+    while True:
+        with write(conn):
+            if index.refresh_dirty(limit=500) == 0:
+                break
+    if index.needs_rebuild() and (rebuild_limit is None or index.size() <= rebuild_limit):
+        with write(conn):
+            index.rebuild()
+
+
+def _pull_cursor(conn: sqlite3.Connection, project: str) -> str | None:
+    row = conn.execute(
+        "SELECT pull_cursor FROM sync_cursors WHERE project = ?", (project,)
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def _device_id(conn: sqlite3.Connection) -> str:
+    row = conn.execute("SELECT value FROM sync_meta WHERE key = 'device_id'").fetchone()
+    return str(row[0])
+
+
+def _known_projects(conn: sqlite3.Connection) -> list[str]:
+    query = "SELECT project FROM sync_cursors UNION SELECT DISTINCT project FROM observations"
+    return [row[0] for row in conn.execute(query)]
+
+
+def _skip(conn: sqlite3.Connection, item: outbox.Outgoing, reason: str) -> None:
+    with write(conn):
+        conn.execute(
+            "INSERT OR REPLACE INTO sync_skipped (obs_id, reason) VALUES (?, ?)",
+            (item.obs_id, reason),
+        )
+        conn.execute(
+            "DELETE FROM sync_changes WHERE obs_id = ? AND seq <= ?", (item.obs_id, item.max_seq)
+        )
+
+
+def _culprit(batch: outbox.Batch, exc: ServerRefused) -> outbox.Outgoing | None:
+    """The observation a 403 or 422 names, if it names one."""
+    if exc.status == 403 and exc.sync_id:
+        return next((i for i in batch.items if i.observation.sync_id == exc.sync_id), None)
+    if exc.status == 422 and exc.field.startswith("observations["):
+        index = int(exc.field.split("[", 1)[1].split("]", 1)[0])
+        return batch.items[index] if index < len(batch.items) else None
+    return None
+
+
+def _acknowledge(
+    conn: sqlite3.Connection,
+    ctx: Context,
+    batch: outbox.Batch,
+    answer: dict[str, Any],
+    request_cursor: str | None,
+) -> Counter[str]:
+    """Record what the server stored, settle what it refused, and move the cursors."""
+    results = {r.get("sync_id"): r for r in answer.get("results") or [] if isinstance(r, dict)}
+    counts: Counter[str] = Counter()
+    with write(conn), applying(conn):
+        for item in batch.items:
+            result = results.get(item.observation.sync_id)
+            status = result.get("status") if result else None
+            if result is None or status is None:
+                counts["unanswered"] += 1
+            elif status == "conflict":
+                remote, version = rows.from_wire(result["server"])
+                outcome = settle(conn, ctx, item.obs_id, remote, version)
+                counts["conflict_" + outcome] += 1
+            else:
+                outbox.acknowledge(conn, item, int(result["version"]))
+                counts[str(status)] += 1
+        conn.execute("INSERT OR IGNORE INTO sync_cursors (project) VALUES (?)", (batch.project,))
+        conn.execute(
+            "UPDATE sync_cursors SET last_push = ?, push_count = push_count + ? WHERE project = ?",
+            (ctx.now, int(answer.get("synced") or 0), batch.project),
+        )
+        conn.execute(
+            "UPDATE sync_cursors SET pull_cursor = ? WHERE project = ? AND pull_cursor IS ?",
+            (answer.get("cursor"), batch.project, request_cursor),
+        )
+    return counts

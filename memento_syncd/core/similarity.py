@@ -1,0 +1,263 @@
+"""Exact near-duplicate detection: word sets, token ids and a prefix-filtered set join.
+
+A pulled observation is a *near twin* of a local one when the Jaccard similarity of the
+word sets of their title and content is strictly greater than a threshold ``t`` in
+(0, 1] (default 0.85). Comparing against every local observation is quadratic; the
+prefix and length filters of AllPairs/PPJoin find every such pair from a few index
+look-ups, without approximation:
+
+- **Length filter.** ``J(x, y) <= min(|x|, |y|) / max(|x|, |y|)``, so ``J >= t`` needs
+  ``ceil(t|x|) <= |y| <= floor(|x|/t)`` (``length_bounds``).
+- **Prefix filter.** Sort every set by one global total order and keep its first
+  ``|x| - ceil(t|x|) + 1`` tokens (``prefix_length``). If ``J(x, y) >= t`` the sets
+  share ``o >= ceil(t|x|)`` and ``o >= ceil(t|y|)`` tokens; the smallest shared token
+  has at least ``o - 1`` tokens after it in each set, so it lies in both prefixes.
+
+The argument holds for *any* total order, as long as indexed sets and probes use the
+same one (``ordered``). Rare-first (by a document-frequency snapshot) only makes
+prefixes consist of rare tokens, so posting lists and candidate sets stay short.
+
+All arithmetic on thresholds is exact: a float threshold is read as the decimal it
+prints as (``Fraction(str(t))``, so 0.85 is exactly 17/20). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
+from fractions import Fraction
+from typing import Any, Generic, Protocol, TypeVar
+
+DEFAULT_THRESHOLD = 0.85
+
+Threshold = float | Fraction
+"""A similarity threshold in (0, 1]; ``int`` 1 is accepted as a float."""
+
+# A word is a maximal run of characters that ``re`` counts as word characters (Unicode
+# letters and digits, str.isalnum) other than the underscore.
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+class _Ordered(Protocol):
+    def __lt__(self, other: Any, /) -> bool: ...
+
+
+K = TypeVar("K", bound=_Ordered)
+
+
+def word_set(title: str, content: str) -> frozenset[str]:
+    """Return the words of ``title`` and ``content`` together.
+
+    Exact rule: ``title + "\\n" + content`` is normalised to NFKC, casefolded, normalised
+    to NFKC again and split into maximal runs matching ``[^\\W_]+`` (``re`` in Unicode
+    mode: characters for which ``str.isalnum()`` holds, except ``_``). Anything else
+    (space, punctuation, symbols, ``_``, combining marks left after NFKC) separates
+    words: ``"Don't"`` gives ``{"don", "t"}``, ``"snake_case"`` ``{"snake", "case"}``;
+    fullwidth letters and ligatures fold to ASCII, a decomposed ``"cafe\\u0301"`` equals
+    ``"café"``. Letters and digits are those of the running Python's Unicode database.
+    """
+    text = unicodedata.normalize("NFKC", f"{title}\n{content}")
+    text = unicodedata.normalize("NFKC", text.casefold())
+    return frozenset(_WORD.findall(text))
+
+
+def token_id(word: str) -> int:
+    """Return a stable id for ``word`` in [0, 2**63): fits a signed 64-bit SQLite INTEGER.
+
+    The 8-byte BLAKE2b digest (no key, salt or personalisation) of the word's UTF-8,
+    read big-endian as an unsigned integer and shifted right by one bit. Unlike
+    ``hash()`` it is the same in every process and on every platform.
+    """
+    digest = hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+def token_ids(words: Iterable[str]) -> frozenset[int]:
+    """Return the ``token_id`` of every word."""
+    return frozenset(token_id(word) for word in words)
+
+
+def exact_threshold(threshold: Threshold) -> Fraction:
+    """Return ``threshold`` as an exact fraction in (0, 1]; a float as the decimal it prints as.
+
+    Raises ValueError for anything outside (0, 1], NaN or infinity.
+    """
+    if isinstance(threshold, Fraction):
+        exact = threshold
+    elif isinstance(threshold, int):
+        exact = Fraction(threshold)
+    elif math.isfinite(threshold):
+        exact = Fraction(str(threshold))
+    else:
+        raise ValueError(f"similarity threshold must be in (0, 1], got {threshold!r}")
+    if not 0 < exact <= 1:
+        raise ValueError(f"similarity threshold must be in (0, 1], got {threshold!r}")
+    return exact
+
+
+def jaccard(a: AbstractSet[int], b: AbstractSet[int]) -> float:
+    """Return ``|a & b| / |a | b|``; 0.0 when either set is empty."""
+    if not a or not b:
+        return 0.0
+    inter = len(a & b)
+    return inter / (len(a) + len(b) - inter)
+
+
+def _jaccard_exact(a: AbstractSet[int], b: AbstractSet[int]) -> Fraction:
+    if not a or not b:
+        return Fraction(0)
+    inter = len(a & b)
+    return Fraction(inter, len(a) + len(b) - inter)
+
+
+def is_similar(a: AbstractSet[int], b: AbstractSet[int], threshold: Threshold) -> bool:
+    """Return whether ``J(a, b) > threshold`` strictly, compared exactly in integers.
+
+    With ``threshold = p/q`` (``exact_threshold``) this is ``|a & b| * q > p * |a | b|``,
+    so a Jaccard equal to the threshold (17 shared of 20 at 0.85) is not similar.
+    """
+    t = exact_threshold(threshold)
+    if not a or not b:
+        return False
+    inter = len(a & b)
+    return inter * t.denominator > t.numerator * (len(a) + len(b) - inter)
+
+
+def _min_overlap(size: int, t: Fraction) -> int:
+    # ceil(t * size) in integers.
+    return -(-t.numerator * size // t.denominator)
+
+
+def prefix_length(size: int, threshold: Threshold) -> int:
+    """Return how many leading tokens of a set of ``size`` to index and probe.
+
+    ``size - ceil(t * size) + 1``, exact, clamped to [0, size]: any two sets with
+    ``J >= t`` share a token within their prefixes of this length (see the module
+    docstring); a fortiori any pair with ``J > t``. An empty set has no prefix.
+    """
+    t = exact_threshold(threshold)
+    if size <= 0:
+        return 0
+    return max(0, min(size, size - _min_overlap(size, t) + 1))
+
+
+def length_bounds(size: int, threshold: Threshold) -> tuple[int, int]:
+    """Return inclusive bounds ``(ceil(t*size), floor(size/t))`` on ``|y|`` for ``J >= t``.
+
+    Exact; ``(0, 0)`` for an empty set (which is similar to nothing).
+    """
+    t = exact_threshold(threshold)
+    if size <= 0:
+        return (0, 0)
+    return (_min_overlap(size, t), size * t.denominator // t.numerator)
+
+
+def ordered(tokens: Iterable[int], rank: Mapping[int, int]) -> list[int]:
+    """Return the distinct ``tokens`` sorted by ``(rank.get(token, 0), token)`` ascending.
+
+    ``rank`` is a document-frequency snapshot (rarer first); a token missing from it
+    counts as 0, i.e. among the rarest, as unseen words usually are. Ties fall back
+    to the token id, so this is a total order. Any fixed total order keeps the prefix
+    filter exact; the snapshot must simply be the same for everything indexed and
+    every probe (change it, re-index). Rare-first only makes the search faster.
+    """
+    return sorted(set(tokens), key=lambda token: (rank.get(token, 0), token))
+
+
+def prefix(tokens: Iterable[int], rank: Mapping[int, int], threshold: Threshold) -> list[int]:
+    """Return the first ``prefix_length`` tokens of ``ordered(tokens, rank)``."""
+    order = ordered(tokens, rank)
+    return order[: prefix_length(len(order), threshold)]
+
+
+class PrefixIndex(Generic[K]):
+    """In-memory reference index: finds every set with ``J >= threshold`` to a probe.
+
+    Stores, per key, its token set and, per token, the keys whose prefix (for the
+    index ``threshold``, under the ``rank`` order fixed here) holds it. A probe may use
+    any threshold at least the index's: higher thresholds give shorter probe prefixes,
+    and the stored prefixes stay long enough.
+    """
+
+    def __init__(self, rank: Mapping[int, int], threshold: Threshold = DEFAULT_THRESHOLD) -> None:
+        """Create an empty index ordering tokens by a copy of ``rank``."""
+        self._rank: dict[int, int] = dict(rank)
+        self._threshold = exact_threshold(threshold)
+        self._sets: dict[K, frozenset[int]] = {}
+        self._postings: dict[int, set[K]] = {}
+
+    def __len__(self) -> int:
+        """Return the number of keys."""
+        return len(self._sets)
+
+    def add(self, key: K, tokens: Iterable[int]) -> None:
+        """Index ``tokens`` under ``key``, replacing what ``key`` held before."""
+        self.remove(key)
+        stored = frozenset(tokens)
+        self._sets[key] = stored
+        for token in prefix(stored, self._rank, self._threshold):
+            self._postings.setdefault(token, set()).add(key)
+
+    def remove(self, key: K) -> None:
+        """Forget ``key``; nothing happens if it is not indexed."""
+        stored = self._sets.pop(key, None)
+        if stored is None:
+            return
+        for token in prefix(stored, self._rank, self._threshold):
+            keys = self._postings[token]
+            keys.discard(key)
+            if not keys:
+                del self._postings[token]
+
+    def _probe_threshold(self, threshold: Threshold | None) -> Fraction:
+        if threshold is None:
+            return self._threshold
+        t = exact_threshold(threshold)
+        if t < self._threshold:
+            raise ValueError(f"threshold {threshold!r} is below the index threshold")
+        return t
+
+    def candidates(self, tokens: Iterable[int], threshold: Threshold | None = None) -> set[K]:
+        """Return the keys sharing a prefix token with ``tokens`` and of a size within bounds.
+
+        A superset of the keys with ``J >= threshold`` (default: the index threshold,
+        which ``threshold`` may not be below).
+        """
+        t = self._probe_threshold(threshold)
+        query = frozenset(tokens)
+        low, high = length_bounds(len(query), t)
+        found: set[K] = set()
+        for token in prefix(query, self._rank, t):
+            found.update(
+                k for k in self._postings.get(token, ()) if low <= len(self._sets[k]) <= high
+            )
+        return found
+
+    def best_match(self, tokens: Iterable[int], threshold: Threshold | None = None) -> K | None:
+        """Return the key of highest Jaccard strictly above ``threshold``, or None.
+
+        Ties go to the smallest key; same answer as ``brute_force_best_match``.
+        """
+        t = self._probe_threshold(threshold)
+        query = frozenset(tokens)
+        found = self.candidates(query, t)
+        return brute_force_best_match(query, {k: self._sets[k] for k in found}, t)
+
+
+def brute_force_best_match(
+    query: AbstractSet[int], sets: Mapping[K, AbstractSet[int]], threshold: Threshold
+) -> K | None:
+    """Return the key in ``sets`` of highest Jaccard with ``query`` strictly above ``threshold``.
+
+    Compares against every set, exactly; ties go to the smallest key; None if none.
+    """
+    t = exact_threshold(threshold)
+    scores = {key: _jaccard_exact(query, tokens) for key, tokens in sets.items()}
+    matches = [key for key, score in scores.items() if score > t]
+    if not matches:
+        return None
+    return min(matches, key=lambda key: (-scores[key], key))

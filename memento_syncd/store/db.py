@@ -1,0 +1,107 @@
+"""Opening the device database and running short transactions that survive SQLITE_BUSY."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from memento_syncd.store.schema import APP_TABLE, MIGRATIONS
+
+BUSY_TIMEOUT_S = 5.0
+BUSY_RETRIES = 4
+
+
+class LocalStoreError(Exception):
+    """The device database cannot be used; the message says which file and why."""
+
+
+class LocalStoreBusy(LocalStoreError):
+    """Another program held the database lock for too long."""
+
+
+def connect(path: Path, busy_timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
+    """Open the database in WAL mode with a busy timeout; create and migrate our tables."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+    except (OSError, sqlite3.Error) as exc:
+        raise LocalStoreError(f"cannot open database {path}: {exc}") from exc
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        migrate(conn, path)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise LocalStoreError(f"cannot use database {path}: {exc}") from exc
+    return conn
+
+
+@contextmanager
+def write(conn: sqlite3.Connection, path: Path | None = None) -> Iterator[sqlite3.Connection]:
+    """A write transaction (BEGIN IMMEDIATE), retried a few times while the lock is busy."""
+    for attempt in range(BUSY_RETRIES + 1):
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if attempt == BUSY_RETRIES:
+                where = f"database {path}" if path else "the database"
+                raise LocalStoreBusy(
+                    f"{where} stayed locked by another program; try again when it is idle"
+                ) from exc
+            time.sleep(0.05 * (2**attempt))
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+@contextmanager
+def applying(conn: sqlite3.Connection) -> Iterator[None]:
+    """Inside a write transaction: writes are not recorded as local changes (no echo)."""
+    conn.execute("UPDATE sync_guard SET applying = 1 WHERE id = 1")
+    try:
+        yield
+    finally:
+        conn.execute("UPDATE sync_guard SET applying = 0 WHERE id = 1")
+
+
+def migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Create the application's table if missing and bring our tables up to date."""
+    with write(conn, path):
+        conn.execute(APP_TABLE)
+        conn.execute("CREATE TABLE IF NOT EXISTS sync_meta (key TEXT PRIMARY KEY, value TEXT)")
+        row = conn.execute("SELECT value FROM sync_meta WHERE key = 'schema'").fetchone()
+        current = int(row[0]) if row else 0
+        if current > len(MIGRATIONS):
+            raise LocalStoreError(
+                f"{path} was written by a newer memento-syncd (schema {current}); upgrade it"
+            )
+        for statements in MIGRATIONS[current:]:
+            for statement in statements:
+                conn.execute(statement)
+        conn.execute(
+            "INSERT OR REPLACE INTO sync_meta (key, value) VALUES ('schema', ?)",
+            (str(len(MIGRATIONS)),),
+        )
+        conn.execute(
+            "INSERT OR IGNORE INTO sync_meta (key, value) VALUES ('device_id', ?)",
+            (str(uuid.uuid4()),),
+        )
+
+
+def meta(conn: sqlite3.Connection, key: str) -> str | None:
+    """A value of ``sync_meta``."""
+    row = conn.execute("SELECT value FROM sync_meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])

@@ -1,0 +1,128 @@
+"""The pull side: apply one page of pulled observations and advance the cursor atomically.
+
+Per observation: a known ``sync_id`` updates its row (or meets a pending local edit:
+a conflict); a known twin (alias) updates the row it was merged into; otherwise dedup
+looks for an exact twin (same project, topic_key and content hash) or a near twin
+(Jaccard of word sets above the threshold, topic_keys compatible), and only then is a
+new row inserted. Nothing written here is recorded as a local change.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from dataclasses import replace
+from typing import Any
+
+from memento_syncd.core.conflicts import newer, same_record
+from memento_syncd.core.errors import InvalidInput
+from memento_syncd.core.observation import Observation
+from memento_syncd.core.timestamps import parse_timestamp
+from memento_syncd.store import rows
+from memento_syncd.store.db import applying, write
+from memento_syncd.store.index import SimilarityIndex
+from memento_syncd.store.settle import Context, rebase, reindex, settle, store_remote
+
+
+def apply_page(
+    conn: sqlite3.Connection, ctx: Context, project: str, items: list[dict[str, Any]], cursor: str
+) -> Counter[str]:
+    """Apply ``items`` and store ``cursor`` in one transaction; returns counts by outcome."""
+    outcomes: Counter[str] = Counter()
+    with write(conn), applying(conn):
+        ctx.index.refresh_dirty()
+        for item in items:
+            try:
+                remote, version = rows.from_wire(item)
+            except InvalidInput:
+                outcomes["invalid"] += 1
+                continue
+            outcomes[_apply_one(conn, ctx, remote, version)] += 1
+        conn.execute("INSERT OR IGNORE INTO sync_cursors (project) VALUES (?)", (project,))
+        conn.execute(
+            "UPDATE sync_cursors SET pull_cursor = ?, last_pull = ?,"
+            " pull_count = pull_count + ? WHERE project = ?",
+            (cursor, ctx.now, len(items), project),
+        )
+    return outcomes
+
+
+def _apply_one(conn: sqlite3.Connection, ctx: Context, remote: Observation, version: int) -> str:
+    index = ctx.index
+    known = conn.execute(
+        "SELECT obs_id, server_version FROM sync_objects WHERE sync_id = ?", (remote.sync_id,)
+    ).fetchone()
+    if known is not None:
+        obs_id, seen = known
+        if seen is not None and version <= seen:
+            return "already_had"
+        if _pending(conn, obs_id):
+            return "conflict_" + settle(conn, ctx, obs_id, remote, version)
+        store_remote(conn, index, obs_id, remote, version)
+        return "updated"
+    alias = conn.execute(
+        "SELECT obs_id, server_version FROM sync_aliases WHERE sync_id = ?", (remote.sync_id,)
+    ).fetchone()
+    if alias is not None:
+        if version <= alias[1]:
+            return "already_had"
+        conn.execute(
+            "UPDATE sync_aliases SET server_version = ? WHERE sync_id = ?",
+            (version, remote.sync_id),
+        )
+        _merge_twin(conn, index, alias[0], remote)
+        return "twin_updated"
+    if remote.deleted_at is None:
+        twin = index.find_twin(remote.project, remote.topic_key, remote.title, remote.content)
+        if twin is not None:
+            conn.execute(
+                "INSERT INTO sync_aliases (sync_id, obs_id, server_version, kind)"
+                " VALUES (?, ?, ?, ?)",
+                (remote.sync_id, twin.obs_id, version, twin.kind),
+            )
+            if twin.kind == "similar":
+                _merge_twin(conn, index, twin.obs_id, remote)
+            return f"dedup_{twin.kind}"
+    obs_id = rows.insert_row(conn, remote)
+    conn.execute(
+        "INSERT INTO sync_objects (obs_id, sync_id) VALUES (?, ?)", (obs_id, remote.sync_id)
+    )
+    rebase(conn, obs_id, remote, version)
+    reindex(index, obs_id, remote)
+    return "inserted"
+
+
+def _pending(conn: sqlite3.Connection, obs_id: int) -> bool:
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM sync_changes WHERE obs_id = ?)"
+        " OR EXISTS (SELECT 1 FROM sync_conflicts WHERE obs_id = ? AND resolved_at IS NULL)",
+        (obs_id, obs_id),
+    ).fetchone()
+    return bool(row[0])
+
+
+def _merge_twin(
+    conn: sqlite3.Connection, index: SimilarityIndex, obs_id: int, remote: Observation
+) -> None:
+    """Fold a twin into the local row: the newer content, the older creation time.
+
+    A deleted twin does not delete the row: the row lives on under its own identity. A
+    row with a pending local edit keeps it: that edit is newer news than any twin.
+    """
+    row = rows.read_row(conn, obs_id)
+    if row is None or row["deleted_at"] is not None or remote.deleted_at is not None:
+        return
+    if _pending(conn, obs_id):
+        return
+    try:
+        local = rows.to_observation("local", row)
+    except InvalidInput:
+        return
+    winner = newer(local, replace(remote, sync_id="local"))
+    merged = replace(
+        winner, project=local.project, deleted_at=None,
+        created_at=min(local.created_at, remote.created_at, key=parse_timestamp),
+    )  # fmt: skip
+    if not same_record(merged, local) or merged.created_at != local.created_at:
+        rows.write_row(conn, obs_id, merged)
+        reindex(index, obs_id, merged)

@@ -1,0 +1,177 @@
+"""The persistent similarity index: word sets and their prefixes for exact near-twin search.
+
+Each live observation has its token set in ``sync_sets`` and the prefix of that set
+(under the frozen order of ``sync_vocab``: rarer tokens first) in ``sync_prefix``. Any
+pair whose Jaccard similarity reaches the threshold shares a prefix token, so a probe
+looks only at rows sharing one of its own prefix tokens, of a compatible size, then
+checks each candidate exactly. Tokens first seen after the order was frozen rank as
+rarest, which keeps the order total and fixed; the order is rebuilt from true document
+frequencies when the index has grown much since, or the threshold changed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from memento_syncd.core import similarity
+from memento_syncd.core.hashing import content_hash
+
+_REBUILD_GROWTH = 2
+_REBUILD_MIN_ROWS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Twin:
+    """A local row that a pulled observation duplicates: ``kind`` is exact or similar."""
+
+    obs_id: int
+    kind: str
+
+
+def _pack(tokens: Iterable[int]) -> bytes:
+    return array("q", sorted(tokens)).tobytes()
+
+
+def _unpack(blob: bytes) -> frozenset[int]:
+    values = array("q")
+    values.frombytes(blob)
+    return frozenset(values)
+
+
+class SimilarityIndex:
+    """Index maintenance and probes on one connection (inside the caller's transactions)."""
+
+    def __init__(self, conn: sqlite3.Connection, threshold: float) -> None:
+        self._conn = conn
+        self.threshold = threshold
+        self._rank: dict[int, int] = dict(conn.execute("SELECT token, rank FROM sync_vocab"))
+
+    def size(self) -> int:
+        """How many rows are indexed."""
+        return int(self._conn.execute("SELECT count(*) FROM sync_sets").fetchone()[0])
+
+    def needs_rebuild(self) -> bool:
+        """True when the threshold changed or the index grew much since its order was frozen."""
+        rows = self.size()
+        built = self._meta("index_rows")
+        if self._meta("index_threshold") != repr(self.threshold):
+            return True
+        return rows >= _REBUILD_MIN_ROWS and rows > _REBUILD_GROWTH * int(built or 0)
+
+    def _meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM sync_meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def rebuild(self) -> None:
+        """Freeze a new token order from document frequencies and recompute every prefix."""
+        conn = self._conn
+        frequency: dict[int, int] = {}
+        sets = conn.execute("SELECT obs_id, tokens FROM sync_sets").fetchall()
+        for _, blob in sets:
+            for token in _unpack(blob):
+                frequency[token] = frequency.get(token, 0) + 1
+        conn.execute("DELETE FROM sync_vocab")
+        conn.executemany("INSERT INTO sync_vocab (token, rank) VALUES (?, ?)", frequency.items())
+        self._rank = frequency
+        conn.execute("DELETE FROM sync_prefix")
+        conn.executemany(
+            "INSERT INTO sync_prefix (token, obs_id) VALUES (?, ?)",
+            (
+                (token, obs_id)
+                for obs_id, blob in sets
+                for token in similarity.prefix(_unpack(blob), self._rank, self.threshold)
+            ),
+        )
+        for key, value in (("index_threshold", repr(self.threshold)), ("index_rows", len(sets))):
+            conn.execute(
+                "INSERT OR REPLACE INTO sync_meta (key, value) VALUES (?, ?)", (key, str(value))
+            )
+
+    def refresh_dirty(self, limit: int | None = None) -> int:
+        """Re-index rows the application changed; returns how many were handled."""
+        query = "SELECT obs_id FROM sync_dirty LIMIT ?"
+        ids = [row[0] for row in self._conn.execute(query, (-1 if limit is None else limit,))]
+        for obs_id in ids:
+            row = self._conn.execute(
+                "SELECT project, topic_key, title, content, deleted_at FROM observations"
+                " WHERE id = ?",
+                (obs_id,),
+            ).fetchone()
+            if row is None or row[4] is not None:
+                self.remove(obs_id)
+            else:
+                self.put(obs_id, row[0], row[1], row[2], row[3])
+        self._conn.executemany("DELETE FROM sync_dirty WHERE obs_id = ?", ((i,) for i in ids))
+        return len(ids)
+
+    def remove(self, obs_id: int) -> None:
+        """Forget a row (deleted or gone)."""
+        self._conn.execute("DELETE FROM sync_sets WHERE obs_id = ?", (obs_id,))
+        self._conn.execute("DELETE FROM sync_prefix WHERE obs_id = ?", (obs_id,))
+
+    def put(
+        self, obs_id: int, project: str, topic_key: str | None, title: str, content: str
+    ) -> None:
+        """Index a live row's current title and content."""
+        tokens = similarity.token_ids(similarity.word_set(title, content))
+        self.remove(obs_id)
+        self._conn.execute(
+            "INSERT INTO sync_sets (obs_id, project, topic_key, content_hash, size, tokens)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (obs_id, project, topic_key, content_hash(content), len(tokens), _pack(tokens)),
+        )
+        new = [t for t in tokens if t not in self._rank]
+        if new:
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO sync_vocab (token, rank) VALUES (?, 0)",
+                ((t,) for t in new),
+            )
+            self._rank.update(dict.fromkeys(new, 0))
+        self._conn.executemany(
+            "INSERT INTO sync_prefix (token, obs_id) VALUES (?, ?)",
+            ((t, obs_id) for t in similarity.prefix(tokens, self._rank, self.threshold)),
+        )
+
+    def find_twin(
+        self, project: str, topic_key: str | None, title: str, content: str
+    ) -> Twin | None:
+        """The local live row a pulled observation duplicates, if any (exact first)."""
+        exact = self._conn.execute(
+            "SELECT obs_id FROM sync_sets WHERE project = ? AND content_hash = ?"
+            " AND topic_key IS ? ORDER BY obs_id LIMIT 1",
+            (project, content_hash(content), topic_key),
+        ).fetchone()
+        if exact is not None:
+            return Twin(exact[0], "exact")
+        tokens = similarity.token_ids(similarity.word_set(title, content))
+        best = self._best_similar(project, topic_key, tokens)
+        return None if best is None else Twin(best, "similar")
+
+    def _best_similar(
+        self, project: str, topic_key: str | None, tokens: frozenset[int]
+    ) -> int | None:
+        probe = similarity.prefix(tokens, self._rank, self.threshold)
+        if not probe:
+            return None
+        low, high = similarity.length_bounds(len(tokens), self.threshold)
+        marks = ",".join("?" * len(probe))
+        rows = self._conn.execute(
+            "SELECT DISTINCT s.obs_id, s.topic_key, s.tokens FROM sync_prefix p"  # noqa: S608
+            " JOIN sync_sets s ON s.obs_id = p.obs_id"
+            f" WHERE p.token IN ({marks}) AND s.project = ? AND s.size BETWEEN ? AND ?",
+            (*probe, project, low, high),
+        ).fetchall()
+        best: tuple[float, int] | None = None
+        for obs_id, other_key, blob in rows:
+            if topic_key is not None and other_key is not None and topic_key != other_key:
+                continue
+            other = _unpack(blob)
+            if not similarity.is_similar(tokens, other, self.threshold):
+                continue
+            score = similarity.jaccard(tokens, other)
+            if best is None or (score, -obs_id) > (best[0], -best[1]):
+                best = (score, obs_id)
+        return None if best is None else best[1]

@@ -1,0 +1,87 @@
+"""Conflicts kept for the user (strategy ``manual``), and the history of settled ones."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from memento_syncd.store import rows
+from memento_syncd.store.db import applying, write
+from memento_syncd.store.index import SimilarityIndex
+from memento_syncd.store.settle import rebase, store_remote
+
+KEEP_CHOICES = ("local", "remote", "both")
+
+
+class NoSuchConflict(LookupError):
+    """The id names no open conflict."""
+
+
+def list_conflicts(
+    conn: sqlite3.Connection, include_resolved: bool = False
+) -> list[dict[str, Any]]:
+    """Conflicts with both versions, oldest first."""
+    query = (
+        "SELECT id, obs_id, sync_id, project, local, remote, remote_version, created_at,"
+        " resolved_at, resolution FROM sync_conflicts"
+    )
+    if not include_resolved:
+        query += " WHERE resolved_at IS NULL"
+    return [
+        {
+            "id": row[0], "local_id": row[1], "sync_id": row[2], "project": row[3],
+            "local": json.loads(row[4]), "remote": json.loads(row[5]),
+            "remote_version": row[6], "created_at": row[7], "resolved_at": row[8],
+            "resolution": row[9],
+        }
+        for row in conn.execute(query + " ORDER BY id")
+    ]  # fmt: skip
+
+
+def history(conn: sqlite3.Connection, limit: int = 100) -> list[dict[str, Any]]:
+    """Automatically settled conflicts, newest first, with the losing version kept."""
+    return [
+        {"id": row[0], "local_id": row[1], "sync_id": row[2], "strategy": row[3],
+         "kept": json.loads(row[4]), "lost": json.loads(row[5]), "at": row[6]}
+        for row in conn.execute(
+            "SELECT id, obs_id, sync_id, strategy, kept, lost, at FROM sync_history"
+            " ORDER BY id DESC LIMIT ?", (limit,))
+    ]  # fmt: skip
+
+
+def resolve_conflict(
+    conn: sqlite3.Connection, index: SimilarityIndex, conflict_id: int, keep: str, now: str
+) -> None:
+    """Settle an open conflict; the outcome is pushed at the next sync.
+
+    ``local`` keeps the device's version (pushed over the server's), ``remote`` takes the
+    server's, ``both`` takes the server's and saves the local one as a new observation.
+    """
+    if keep not in KEEP_CHOICES:
+        raise ValueError(f"keep must be one of {', '.join(KEEP_CHOICES)}")
+    with write(conn):
+        row = conn.execute(
+            "SELECT obs_id, local, remote, remote_version FROM sync_conflicts"
+            " WHERE id = ? AND resolved_at IS NULL",
+            (conflict_id,),
+        ).fetchone()
+        if row is None:
+            raise NoSuchConflict(conflict_id)
+        obs_id, local_text, remote_text, version = row
+        remote, local = rows.decode(remote_text), rows.decode(local_text)
+        assert remote is not None  # noqa: S101 - the column is NOT NULL
+        assert local is not None  # noqa: S101 - the column is NOT NULL
+        if keep == "local":
+            rebase(conn, obs_id, remote, version)
+            conn.execute("INSERT INTO sync_changes (obs_id) VALUES (?)", (obs_id,))
+        else:
+            with applying(conn):
+                store_remote(conn, index, obs_id, remote, version)
+            conn.execute("DELETE FROM sync_changes WHERE obs_id = ?", (obs_id,))
+            if keep == "both":
+                rows.insert_row(conn, local)  # captured: pushed as a new observation
+        conn.execute(
+            "UPDATE sync_conflicts SET resolved_at = ?, resolution = ? WHERE id = ?",
+            (now, keep, conflict_id),
+        )

@@ -1,0 +1,145 @@
+"""The push side: what changed locally since the server last acknowledged it.
+
+Pending work is the change log ``sync_changes``: an entry is removed only once the
+server has acknowledged the version read after it, so an edit made while a push is in
+flight (a later entry) is pushed next time, and a crash before the acknowledgement
+only causes a harmless resend.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from dataclasses import dataclass, replace
+from typing import Any
+
+from memento_syncd.core.errors import InvalidInput
+from memento_syncd.core.observation import Observation
+from memento_syncd.core.wire import observation_to_wire
+from memento_syncd.store import rows
+from memento_syncd.store.db import write
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One observation to push: its local row, the log position read, and the wire form."""
+
+    obs_id: int
+    max_seq: int
+    observation: Observation
+    base_version: int | None
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON object sent to the server."""
+        body = observation_to_wire(self.observation)
+        body["base_version"] = self.base_version
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Observations of one project to push, and rows that could not be synced."""
+
+    project: str
+    items: tuple[Outgoing, ...]
+    skipped: tuple[tuple[int, str], ...]
+
+
+_PENDING = """
+SELECT c.obs_id AS obs_id, min(c.seq) AS first_seq, max(c.seq) AS last_seq,
+       coalesce(o.project, json_extract(so.base, '$.project')) AS project
+FROM sync_changes c
+LEFT JOIN observations o ON o.id = c.obs_id
+LEFT JOIN sync_objects so ON so.obs_id = c.obs_id
+WHERE c.obs_id NOT IN (SELECT obs_id FROM sync_conflicts WHERE resolved_at IS NULL)
+GROUP BY c.obs_id
+"""
+
+
+def pending_projects(conn: sqlite3.Connection) -> list[str]:
+    """Projects with local changes waiting to be pushed."""
+    query = f"SELECT DISTINCT project FROM ({_PENDING}) WHERE project IS NOT NULL"  # noqa: S608
+    return sorted(row[0] for row in conn.execute(query))
+
+
+def pending_count(conn: sqlite3.Connection, project: str | None = None) -> int:
+    """How many observations have changes not yet acknowledged by the server."""
+    query = f"SELECT count(*) FROM ({_PENDING})"  # noqa: S608
+    if project is None:
+        return int(conn.execute(query).fetchone()[0])
+    return int(conn.execute(query + " WHERE project = ?", (project,)).fetchone()[0])
+
+
+def next_batch(conn: sqlite3.Connection, project: str, limit: int, now: str) -> Batch:
+    """Read up to ``limit`` pending observations of ``project`` in one short transaction.
+
+    Rows without a ``sync_id`` get one. A row the server would refuse (say, an
+    unparseable timestamp) is set aside in ``sync_skipped`` until the application
+    changes it again; a row deleted outright is pushed as a tombstone of what was synced.
+    """
+    items: list[Outgoing] = []
+    skipped: list[tuple[int, str]] = []
+    with write(conn):
+        query = (
+            f"SELECT obs_id, last_seq FROM ({_PENDING})"  # noqa: S608 - constant text
+            " WHERE project = ? ORDER BY first_seq LIMIT ?"
+        )
+        for obs_id, max_seq in conn.execute(query, (project, limit)).fetchall():
+            try:
+                outgoing = _outgoing(conn, obs_id, max_seq, now)
+            except InvalidInput as exc:
+                reason = str(exc).removeprefix("observation.")
+                conn.execute(
+                    "INSERT OR REPLACE INTO sync_skipped (obs_id, reason) VALUES (?, ?)",
+                    (obs_id, reason),
+                )
+                _forget_changes(conn, obs_id, max_seq)
+                skipped.append((obs_id, reason))
+                continue
+            if outgoing is None:
+                _forget_changes(conn, obs_id, max_seq)
+            else:
+                items.append(outgoing)
+    return Batch(project, tuple(items), tuple(skipped))
+
+
+def _outgoing(conn: sqlite3.Connection, obs_id: int, max_seq: int, now: str) -> Outgoing | None:
+    found = conn.execute(
+        "SELECT sync_id, server_version, base FROM sync_objects WHERE obs_id = ?", (obs_id,)
+    ).fetchone()
+    if found is None:
+        sync_id, version, base = str(uuid.uuid4()), None, None
+        conn.execute("INSERT INTO sync_objects (obs_id, sync_id) VALUES (?, ?)", (obs_id, sync_id))
+    else:
+        sync_id, version, base = found
+    row = rows.read_row(conn, obs_id)
+    if row is None:  # deleted outright by the application: push a tombstone if ever synced
+        synced = rows.decode(base)
+        if synced is None:
+            return None
+        tombstone = replace(synced, deleted_at=synced.deleted_at or now, updated_at=now)
+        return Outgoing(obs_id, max_seq, tombstone, version)
+    return Outgoing(obs_id, max_seq, rows.to_observation(sync_id, row), version)
+
+
+def _forget_changes(conn: sqlite3.Connection, obs_id: int, max_seq: int) -> None:
+    conn.execute("DELETE FROM sync_changes WHERE obs_id = ? AND seq <= ?", (obs_id, max_seq))
+
+
+def acknowledge(conn: sqlite3.Connection, item: Outgoing, version: int) -> None:
+    """The server holds ``item`` at ``version``: it becomes the base; its log entries go."""
+    conn.execute(
+        "UPDATE sync_objects SET server_version = ?, base = ? WHERE obs_id = ?",
+        (version, rows.encode(item.observation), item.obs_id),
+    )
+    _forget_changes(conn, item.obs_id, item.max_seq)
+    conn.execute("DELETE FROM sync_skipped WHERE obs_id = ?", (item.obs_id,))
+
+
+def changed_since(conn: sqlite3.Connection, item: Outgoing) -> bool:
+    """True if the application wrote the row again after ``item`` was read."""
+    row = conn.execute(
+        "SELECT 1 FROM sync_changes WHERE obs_id = ? AND seq > ? LIMIT 1",
+        (item.obs_id, item.max_seq),
+    ).fetchone()
+    return row is not None

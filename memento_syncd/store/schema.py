@@ -1,0 +1,79 @@
+"""DDL of the local database: the application's table (created if missing) and ours.
+
+memento-syncd never alters the application's table. Its own state lives in tables
+prefixed ``sync_``; triggers record every application write in ``sync_changes`` in the
+same transaction, unless memento-syncd itself is applying pulled data (``sync_guard``).
+Migrations are numbered and tracked in ``sync_meta`` (``PRAGMA user_version`` belongs
+to the application).
+"""
+
+from __future__ import annotations
+
+APP_TABLE = """
+CREATE TABLE IF NOT EXISTS observations (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  project     TEXT NOT NULL,
+  type        TEXT NOT NULL,
+  title       TEXT NOT NULL,
+  content     TEXT NOT NULL,
+  topic_key   TEXT,
+  scope       TEXT NOT NULL DEFAULT 'project',
+  created_at  TEXT NOT NULL,
+  updated_at  TEXT NOT NULL,
+  deleted_at  TEXT
+)"""
+
+_GUARD = "(SELECT applying FROM sync_guard WHERE id = 1) = 0"
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        "CREATE TABLE sync_guard (id INTEGER PRIMARY KEY CHECK (id = 1),"
+        " applying INTEGER NOT NULL DEFAULT 0)",
+        "INSERT INTO sync_guard (id, applying) VALUES (1, 0)",
+        # The change log: a local, strictly increasing sequence (AUTOINCREMENT never reuses).
+        "CREATE TABLE sync_changes (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " obs_id INTEGER NOT NULL)",
+        "CREATE INDEX sync_changes_obs ON sync_changes (obs_id)",
+        # Rows whose similarity index entry must be recomputed.
+        "CREATE TABLE sync_dirty (obs_id INTEGER PRIMARY KEY)",
+        # Identity and the last synced version of each observation.
+        "CREATE TABLE sync_objects (obs_id INTEGER PRIMARY KEY, sync_id TEXT NOT NULL UNIQUE,"
+        " server_version INTEGER, base TEXT)",
+        # Twins merged into a local row by dedup: their edits land on that row.
+        "CREATE TABLE sync_aliases (sync_id TEXT PRIMARY KEY, obs_id INTEGER NOT NULL,"
+        " server_version INTEGER NOT NULL, kind TEXT NOT NULL)",
+        "CREATE INDEX sync_aliases_obs ON sync_aliases (obs_id)",
+        "CREATE TABLE sync_cursors (project TEXT PRIMARY KEY, pull_cursor TEXT,"
+        " last_push TEXT, last_pull TEXT, push_count INTEGER NOT NULL DEFAULT 0,"
+        " pull_count INTEGER NOT NULL DEFAULT 0)",
+        "CREATE TABLE sync_conflicts (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " obs_id INTEGER NOT NULL, sync_id TEXT NOT NULL, project TEXT NOT NULL,"
+        " local TEXT NOT NULL, remote TEXT NOT NULL, remote_version INTEGER NOT NULL,"
+        " created_at TEXT NOT NULL, resolved_at TEXT, resolution TEXT)",
+        "CREATE INDEX sync_conflicts_open ON sync_conflicts (obs_id) WHERE resolved_at IS NULL",
+        "CREATE TABLE sync_history (id INTEGER PRIMARY KEY AUTOINCREMENT, obs_id INTEGER,"
+        " sync_id TEXT NOT NULL, strategy TEXT NOT NULL, kept TEXT NOT NULL, lost TEXT NOT NULL,"
+        " at TEXT NOT NULL)",
+        "CREATE TABLE sync_skipped (obs_id INTEGER PRIMARY KEY, reason TEXT NOT NULL)",
+        # The persistent similarity index (prefix filtering over a frozen token order).
+        "CREATE TABLE sync_vocab (token INTEGER PRIMARY KEY, rank INTEGER NOT NULL)",
+        "CREATE TABLE sync_sets (obs_id INTEGER PRIMARY KEY, project TEXT NOT NULL,"
+        " topic_key TEXT, content_hash TEXT NOT NULL, size INTEGER NOT NULL,"
+        " tokens BLOB NOT NULL)",
+        "CREATE INDEX sync_sets_exact ON sync_sets (project, content_hash)",
+        "CREATE TABLE sync_prefix (token INTEGER NOT NULL, obs_id INTEGER NOT NULL,"
+        " PRIMARY KEY (token, obs_id)) WITHOUT ROWID",
+        "CREATE INDEX sync_prefix_obs ON sync_prefix (obs_id)",
+        *(
+            f"CREATE TRIGGER sync_capture_{event.lower()} AFTER {event} ON observations"  # noqa: S608
+            f" WHEN {_GUARD} BEGIN"
+            f" INSERT INTO sync_changes (obs_id) VALUES ({row}.id);"
+            f" INSERT OR IGNORE INTO sync_dirty (obs_id) VALUES ({row}.id);"
+            " END"
+            for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD"))
+        ),
+        # Rows written before memento-syncd was installed are changes to push and index.
+        "INSERT INTO sync_changes (obs_id) SELECT id FROM observations ORDER BY id",
+        "INSERT OR IGNORE INTO sync_dirty (obs_id) SELECT id FROM observations",
+    ),
+)
