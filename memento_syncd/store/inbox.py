@@ -21,7 +21,14 @@ from memento_syncd.core.timestamps import parse_timestamp
 from memento_syncd.store import rows
 from memento_syncd.store.db import applying, write
 from memento_syncd.store.index import SimilarityIndex
-from memento_syncd.store.settle import Context, rebase, reindex, settle, store_remote
+from memento_syncd.store.settle import (
+    Context,
+    rebase,
+    reindex,
+    settle,
+    store_remote,
+    text_of,
+)
 
 
 def apply_page(
@@ -73,7 +80,7 @@ def _apply_one(conn: sqlite3.Connection, ctx: Context, remote: Observation, vers
         _merge_twin(conn, index, alias[0], remote)
         return "twin_updated"
     if remote.deleted_at is None:
-        twin = index.find_twin(remote.project, remote.topic_key, remote.title, remote.content)
+        twin = index.find_twin(text_of(remote))
         if twin is not None:
             conn.execute(
                 "INSERT INTO sync_aliases (sync_id, obs_id, server_version, kind)"

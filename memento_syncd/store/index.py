@@ -24,6 +24,17 @@ _REBUILD_MIN_ROWS = 1000
 
 
 @dataclass(frozen=True, slots=True)
+class Text:
+    """What the index knows of a row: where it lives and the words it holds."""
+
+    project: str
+    scope: str
+    topic_key: str | None
+    title: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
 class Twin:
     """A local row that a pulled observation duplicates: ``kind`` is exact or similar."""
 
@@ -96,14 +107,14 @@ class SimilarityIndex:
         ids = [row[0] for row in self._conn.execute(query, (-1 if limit is None else limit,))]
         for obs_id in ids:
             row = self._conn.execute(
-                "SELECT project, topic_key, title, content, deleted_at FROM observations"
+                "SELECT project, scope, topic_key, title, content, deleted_at FROM observations"
                 " WHERE id = ?",
                 (obs_id,),
             ).fetchone()
-            if row is None or row[4] is not None:
+            if row is None or row[5] is not None:
                 self.remove(obs_id)
             else:
-                self.put(obs_id, row[0], row[1], row[2], row[3])
+                self.put(obs_id, Text(*row[:5]))
         self._conn.executemany("DELETE FROM sync_dirty WHERE obs_id = ?", ((i,) for i in ids))
         return len(ids)
 
@@ -112,17 +123,16 @@ class SimilarityIndex:
         self._conn.execute("DELETE FROM sync_sets WHERE obs_id = ?", (obs_id,))
         self._conn.execute("DELETE FROM sync_prefix WHERE obs_id = ?", (obs_id,))
 
-    def put(
-        self, obs_id: int, project: str, topic_key: str | None, title: str, content: str
-    ) -> None:
+    def put(self, obs_id: int, text: Text) -> None:
         """Index a live row's current title and content."""
-        tokens = similarity.token_ids(similarity.word_set(title, content))
+        tokens = similarity.token_ids(similarity.word_set(text.title, text.content))
         self.remove(obs_id)
         self._conn.execute(
-            "INSERT INTO sync_sets (obs_id, project, topic_key, content_hash, size, tokens)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (obs_id, project, topic_key, content_hash(content), len(tokens), _pack(tokens)),
-        )
+            "INSERT INTO sync_sets (obs_id, project, scope, topic_key, content_hash, size, tokens)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (obs_id, text.project, text.scope, text.topic_key, content_hash(text.content),
+             len(tokens), _pack(tokens)),
+        )  # fmt: skip
         new = [t for t in tokens if t not in self._rank]
         if new:
             self._conn.executemany(
@@ -135,24 +145,25 @@ class SimilarityIndex:
             ((t, obs_id) for t in similarity.prefix(tokens, self._rank, self.threshold)),
         )
 
-    def find_twin(
-        self, project: str, topic_key: str | None, title: str, content: str
-    ) -> Twin | None:
-        """The local live row a pulled observation duplicates, if any (exact first)."""
+    def find_twin(self, text: Text) -> Twin | None:
+        """The local live row a pulled observation duplicates, if any (exact first).
+
+        Twins share project and scope: dedup never folds a shared observation into a
+        personal one or the other way round.
+        """
         exact = self._conn.execute(
             "SELECT obs_id FROM sync_sets WHERE project = ? AND content_hash = ?"
-            " AND topic_key IS ? ORDER BY obs_id LIMIT 1",
-            (project, content_hash(content), topic_key),
+            " AND topic_key IS ? AND scope = ? ORDER BY obs_id LIMIT 1",
+            (text.project, content_hash(text.content), text.topic_key, text.scope),
         ).fetchone()
         if exact is not None:
             return Twin(exact[0], "exact")
-        tokens = similarity.token_ids(similarity.word_set(title, content))
-        best = self._best_similar(project, topic_key, tokens)
+        tokens = similarity.token_ids(similarity.word_set(text.title, text.content))
+        best = self._best_similar(text, tokens)
         return None if best is None else Twin(best, "similar")
 
-    def _best_similar(
-        self, project: str, topic_key: str | None, tokens: frozenset[int]
-    ) -> int | None:
+    def _best_similar(self, text: Text, tokens: frozenset[int]) -> int | None:
+        topic_key = text.topic_key
         probe = similarity.prefix(tokens, self._rank, self.threshold)
         if not probe:
             return None
@@ -161,8 +172,9 @@ class SimilarityIndex:
         rows = self._conn.execute(
             "SELECT DISTINCT s.obs_id, s.topic_key, s.tokens FROM sync_prefix p"  # noqa: S608
             " JOIN sync_sets s ON s.obs_id = p.obs_id"
-            f" WHERE p.token IN ({marks}) AND s.project = ? AND s.size BETWEEN ? AND ?",
-            (*probe, project, low, high),
+            f" WHERE p.token IN ({marks}) AND s.project = ? AND s.scope = ?"
+            " AND s.size BETWEEN ? AND ?",
+            (*probe, text.project, text.scope, low, high),
         ).fetchall()
         best: tuple[float, int] | None = None
         for obs_id, other_key, blob in rows:

@@ -58,8 +58,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # The persistent similarity index (prefix filtering over a frozen token order).
         "CREATE TABLE sync_vocab (token INTEGER PRIMARY KEY, rank INTEGER NOT NULL)",
         "CREATE TABLE sync_sets (obs_id INTEGER PRIMARY KEY, project TEXT NOT NULL,"
-        " topic_key TEXT, content_hash TEXT NOT NULL, size INTEGER NOT NULL,"
-        " tokens BLOB NOT NULL)",
+        " scope TEXT NOT NULL, topic_key TEXT, content_hash TEXT NOT NULL,"
+        " size INTEGER NOT NULL, tokens BLOB NOT NULL)",
         "CREATE INDEX sync_sets_exact ON sync_sets (project, content_hash)",
         "CREATE TABLE sync_prefix (token INTEGER NOT NULL, obs_id INTEGER NOT NULL,"
         " PRIMARY KEY (token, obs_id)) WITHOUT ROWID",

@@ -15,7 +15,7 @@ from memento_syncd.core.conflicts import Resolution, Strategy, resolve, same_rec
 from memento_syncd.core.errors import InvalidInput
 from memento_syncd.core.observation import Observation
 from memento_syncd.store import rows
-from memento_syncd.store.index import SimilarityIndex
+from memento_syncd.store.index import SimilarityIndex, Text
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +76,15 @@ def rebase(conn: sqlite3.Connection, obs_id: int, remote: Observation, version: 
     )
 
 
+def text_of(obs: Observation) -> Text:
+    """The indexed parts of an observation."""
+    return Text(obs.project, obs.scope, obs.topic_key, obs.title, obs.content)
+
+
 def reindex(index: SimilarityIndex, obs_id: int, obs: Observation) -> None:
     """Keep the similarity index in step with a row memento-syncd wrote."""
     if obs.deleted_at is None:
-        index.put(obs_id, obs.project, obs.topic_key, obs.title, obs.content)
+        index.put(obs_id, text_of(obs))
     else:
         index.remove(obs_id)
 

@@ -1,0 +1,130 @@
+"""Devices for client tests: separate MEMENTO_HOMEs, the application simulated by raw SQL."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from memento_syncd.client.engine import Report, SyncEngine
+from memento_syncd.client.localdb import LocalDB
+from memento_syncd.client.transport import Transport
+from memento_syncd.core.config import ProjectConfig, SyncConfig
+from memento_syncd.store.schema import APP_TABLE
+
+LIVE_FIELDS = "project, type, title, content, topic_key, scope"
+
+
+class Device:
+    """One device: its own database, a clock that may be wrong, and sync through the engine."""
+
+    def __init__(self, root: Path, url: str, token: str, **settings: Any) -> None:
+        self.root = root
+        self.url = url
+        self.token = token
+        root.mkdir(parents=True, exist_ok=True)
+        self.db_path = root / "memento.db"
+        self.app = sqlite3.connect(self.db_path, isolation_level=None, timeout=5)
+        self.app.execute("PRAGMA journal_mode = WAL")
+        self.app.execute(APP_TABLE)
+        self.skew = timedelta(0)
+        strategies = settings.pop("strategies", {})
+        self.config = SyncConfig(
+            server_url=url,
+            projects={p: ProjectConfig(s) for p, s in strategies.items()},
+            **settings,
+        )
+
+    def clock(self) -> datetime:
+        """This device's idea of now (``skew`` makes it wrong)."""
+        return datetime.now(UTC) + self.skew
+
+    def stamp(self) -> str:
+        """A timestamp as the application would write it, from this device's clock."""
+        return self.clock().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    def save(
+        self, project: str = "p", title: str = "t", content: str | None = None, **extra: Any
+    ) -> int:
+        """INSERT as the application does; returns the local id (content defaults per title)."""
+        now = extra.pop("at", None) or self.stamp()
+        content = f"notes about {title}" if content is None else content
+        values = {"project": project, "type": "note", "title": title, "content": content,
+                  "created_at": now, "updated_at": now, **extra}  # fmt: skip
+        cols = ", ".join(values)
+        marks = ", ".join("?" * len(values))
+        cur = self.app.execute(
+            f"INSERT INTO observations ({cols}) VALUES ({marks})",  # noqa: S608
+            tuple(values.values()),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def edit(self, obs_id: int, at: str | None = None, **fields: Any) -> None:
+        """UPDATE as the application does, stamping updated_at."""
+        fields.setdefault("updated_at", at or self.stamp())
+        sets = ", ".join(f"{name} = ?" for name in fields)
+        self.app.execute(
+            f"UPDATE observations SET {sets} WHERE id = ?",  # noqa: S608
+            (*fields.values(), obs_id),
+        )
+
+    def delete(self, obs_id: int) -> None:
+        """Soft delete, as the application does."""
+        self.edit(obs_id, deleted_at=self.stamp())
+
+    def find(self, title: str) -> int:
+        """The local id of the live row with ``title``."""
+        row = self.app.execute(
+            "SELECT id FROM observations WHERE title = ? AND deleted_at IS NULL", (title,)
+        ).fetchone()
+        assert row is not None, f"no live row titled {title!r}"
+        return int(row[0])
+
+    def row(self, obs_id: int) -> dict[str, Any]:
+        """A row by id, as a dict."""
+        cur = self.app.execute("SELECT * FROM observations WHERE id = ?", (obs_id,))
+        names = [d[0] for d in cur.description]
+        found = cur.fetchone()
+        assert found is not None
+        return dict(zip(names, found, strict=True))
+
+    def live(self) -> list[tuple[Any, ...]]:
+        """The live observations' content, sorted: what must converge across devices."""
+        query = f"SELECT {LIVE_FIELDS} FROM observations WHERE deleted_at IS NULL"  # noqa: S608
+        return sorted(self.app.execute(query).fetchall(), key=repr)
+
+    def pending(self) -> int:
+        """Observations with changes not yet acknowledged."""
+        row = self.app.execute("SELECT count(DISTINCT obs_id) FROM sync_changes").fetchone()
+        return int(row[0])
+
+    async def _run(self, work: Callable[[SyncEngine], Any], url: str | None = None) -> Any:
+        db = LocalDB(self.db_path)
+        await db.open()
+        try:
+            async with Transport(url or self.url, self.token) as transport:
+                return await work(SyncEngine(db, transport, self.config, self.clock))
+        finally:
+            await db.close()
+
+    async def push(self, project: str | None = None, url: str | None = None) -> list[Report]:
+        """One push of everything pending."""
+        result: list[Report] = await self._run(lambda e: e.push(project), url)
+        return result
+
+    async def pull(self, project: str | None = None, url: str | None = None) -> list[Report]:
+        """One pull of every page."""
+        result: list[Report] = await self._run(lambda e: e.pull(project), url)
+        return result
+
+    async def sync(self) -> None:
+        """Push, then pull."""
+        await self.push()
+        await self.pull()
+
+    def close(self) -> None:
+        """Close the application's connection."""
+        self.app.close()
