@@ -20,11 +20,11 @@ from memento_syncd.core.observation import Observation
 from memento_syncd.core.timestamps import parse_timestamp
 from memento_syncd.store import rows
 from memento_syncd.store.db import applying, write
-from memento_syncd.store.index import SimilarityIndex
 from memento_syncd.store.settle import (
     Context,
     rebase,
     reindex,
+    remember_loss,
     settle,
     store_remote,
     text_of,
@@ -77,7 +77,7 @@ def _apply_one(conn: sqlite3.Connection, ctx: Context, remote: Observation, vers
             "UPDATE sync_aliases SET server_version = ? WHERE sync_id = ?",
             (version, remote.sync_id),
         )
-        _merge_twin(conn, index, alias[0], remote)
+        _merge_twin(conn, ctx, alias[0], remote)
         return "twin_updated"
     if remote.deleted_at is None:
         twin = index.find_twin(text_of(remote))
@@ -88,7 +88,7 @@ def _apply_one(conn: sqlite3.Connection, ctx: Context, remote: Observation, vers
                 (remote.sync_id, twin.obs_id, version, twin.kind),
             )
             if twin.kind == "similar":
-                _merge_twin(conn, index, twin.obs_id, remote)
+                _merge_twin(conn, ctx, twin.obs_id, remote)
             return f"dedup_{twin.kind}"
     obs_id = rows.insert_row(conn, remote)
     conn.execute(
@@ -108,18 +108,14 @@ def _pending(conn: sqlite3.Connection, obs_id: int) -> bool:
     return bool(row[0])
 
 
-def _merge_twin(
-    conn: sqlite3.Connection, index: SimilarityIndex, obs_id: int, remote: Observation
-) -> None:
+def _merge_twin(conn: sqlite3.Connection, ctx: Context, obs_id: int, remote: Observation) -> None:
     """Fold a twin into the local row: the newer content, the older creation time.
 
     A deleted twin does not delete the row: the row lives on under its own identity. A
-    row with a pending local edit keeps it: that edit is newer news than any twin.
+    pending local edit that is older than the twin gives way, and is kept in the history.
     """
     row = rows.read_row(conn, obs_id)
     if row is None or row["deleted_at"] is not None or remote.deleted_at is not None:
-        return
-    if _pending(conn, obs_id):
         return
     try:
         local = rows.to_observation("local", row)
@@ -127,9 +123,12 @@ def _merge_twin(
         return
     winner = newer(local, replace(remote, sync_id="local"))
     merged = replace(
-        winner, project=local.project, deleted_at=None,
+        winner, project=local.project, scope=local.scope, deleted_at=None,
         created_at=min(local.created_at, remote.created_at, key=parse_timestamp),
     )  # fmt: skip
-    if not same_record(merged, local) or merged.created_at != local.created_at:
-        rows.write_row(conn, obs_id, merged)
-        reindex(index, obs_id, merged)
+    if same_record(merged, local) and merged.created_at == local.created_at:
+        return
+    if not same_record(merged, local) and _pending(conn, obs_id):
+        remember_loss(conn, obs_id, remote.sync_id, "twin", merged, local, ctx.now)
+    rows.write_row(conn, obs_id, merged)
+    reindex(ctx.index, obs_id, merged)

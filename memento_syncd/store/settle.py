@@ -119,14 +119,27 @@ def settle(
 def _remember(
     conn: sqlite3.Connection, obs_id: int, sync_id: str, ctx: Context, resolution: Resolution
 ) -> None:
-    if resolution.loser is None:
-        return
+    if resolution.loser is not None:
+        remember_loss(
+            conn, obs_id, sync_id, ctx.strategy.value, resolution.kept, resolution.loser, ctx.now
+        )
+
+
+def remember_loss(  # noqa: PLR0917 - the columns of one history row
+    conn: sqlite3.Connection,
+    obs_id: int,
+    sync_id: str,
+    why: str,
+    kept: Observation,
+    lost: Observation,
+    now: str,
+) -> None:
+    """Keep a version that lost (to a strategy or a twin) so it can be recovered."""
     conn.execute(
         "INSERT INTO sync_history (obs_id, sync_id, strategy, kept, lost, at)"
         " VALUES (?, ?, ?, ?, ?, ?)",
-        (obs_id, sync_id, ctx.strategy.value, rows.encode(resolution.kept),
-         rows.encode(resolution.loser), ctx.now),
-    )  # fmt: skip
+        (obs_id, sync_id, why, rows.encode(kept), rows.encode(lost), now),
+    )
 
 
 def _open_conflict(  # noqa: PLR0917 - the columns of one conflict row

@@ -1,0 +1,106 @@
+"""Dedup on pull: exact twins skipped, near twins merged, aliases follow later edits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+LONG = (
+    "We decided to keep agent memory in an embedded SQLite database with WAL mode so "
+    "that every device can write while the sync daemon reads, and we push changes in "
+    "batches through the cloud server which assigns sequence numbers in commit order"
+)
+
+
+async def test_exact_twin_is_skipped_and_remembered(make_device: Any) -> None:
+    """Same project, topic_key and content: no second row, and later edits land on the one."""
+    a, b = await make_device("A"), await make_device("B")
+    a.save(title="Use SQLite", content=LONG, topic_key="arch/db")
+    b.save(title="SQLite it is", content=LONG, topic_key="arch/db")
+    await a.push()
+    reports = await b.pull()
+    assert reports[0].outcomes == {"dedup_exact": 1}
+    assert len(b.live()) == 1
+    a.edit(a.find("Use SQLite"), content=LONG + " and later we added PostgreSQL")
+    await a.push()
+    reports = await b.pull()
+    assert reports[0].outcomes == {"twin_updated": 1}
+    assert len(b.live()) == 1
+    assert b.live()[0][3].endswith("PostgreSQL")
+
+
+async def test_near_twin_is_merged_newer_content_older_creation(make_device: Any) -> None:
+    """Jaccard above the threshold: one row with the newer content and the older created_at."""
+    a, b = await make_device("A"), await make_device("B")
+    b_id = b.save(title="Memory store", content=LONG, at="2025-01-01T00:00:00Z")
+    a.save(title="Memory store", content=LONG + " today", at="2025-03-01T00:00:00Z")
+    await a.push()
+    reports = await b.pull()
+    assert reports[0].outcomes == {"dedup_similar": 1}
+    row = b.row(b_id)
+    assert row["content"] == LONG + " today"
+    assert row["created_at"] == "2025-01-01T00:00:00Z"
+    assert len(b.live()) == 1
+
+
+async def test_a_merge_is_not_pushed_back_as_a_new_observation(make_device: Any) -> None:
+    """After merging a near twin, the device has nothing new to push for it."""
+    a, b = await make_device("A"), await make_device("B")
+    b.save(title="Memory store", content=LONG)
+    await b.push()
+    a.save(title="Memory store", content=LONG + " today")
+    await a.push()
+    await b.pull()
+    assert b.pending() == 0
+
+
+async def test_different_topic_keys_are_never_twins(make_device: Any) -> None:
+    """Near-identical text under two different topic keys stays two observations."""
+    a, b = await make_device("A"), await make_device("B")
+    b.save(title="Memory store", content=LONG, topic_key="arch/db")
+    a.save(title="Memory store", content=LONG + " today", topic_key="ops/backup")
+    await a.push()
+    await b.pull()
+    assert len(b.live()) == 2
+
+
+async def test_dissimilar_observation_is_inserted(make_device: Any) -> None:
+    """Below the threshold the pulled observation is simply inserted."""
+    a, b = await make_device("A"), await make_device("B")
+    b.save(title="Memory store", content=LONG)
+    a.save(title="Retry on busy", content="Use busy_timeout and short write transactions.")
+    await a.push()
+    reports = await b.pull()
+    assert reports[0].outcomes == {"inserted": 1}
+    assert len(b.live()) == 2
+
+
+async def test_threshold_is_configurable(make_device: Any) -> None:
+    """With similarity_threshold 1.0 near twins are no longer merged."""
+    a = await make_device("A")
+    b = await make_device("B", similarity_threshold=1.0)
+    b.save(title="Memory store", content=LONG)
+    a.save(title="Memory store", content=LONG + " today")
+    await a.push()
+    await b.pull()
+    assert len(b.live()) == 2
+
+
+async def test_other_projects_are_never_twins(make_device: Any) -> None:
+    """The same text in another project is its own observation."""
+    a, b = await make_device("A"), await make_device("B")
+    b.save(project="one", title="Memory store", content=LONG)
+    a.save(project="two", title="Memory store", content=LONG)
+    await a.push()
+    await b.pull()
+    assert len(b.live()) == 2
+
+
+async def test_the_app_writing_a_twin_just_before_the_pull_is_seen(make_device: Any) -> None:
+    """Rows the application wrote since the last sync are indexed before dedup."""
+    a, b = await make_device("A"), await make_device("B")
+    await b.pull()
+    b.save(title="fresh", content=LONG, topic_key="k")
+    a.save(title="fresh", content=LONG, topic_key="k")
+    await a.push()
+    await b.pull()
+    assert len(b.live()) == 1
