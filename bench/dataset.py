@@ -9,13 +9,18 @@ from different benchmarks describe the same work.
 
 from __future__ import annotations
 
+import itertools
 import random
+import sqlite3
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 # Imported by the scripts next to it, whose directory is on sys.path.
 from harness import BenchError
+
+from memento_syncd.store.schema import APP_TABLE
 
 PROJECT = "bench"
 TEAM = "bench"
@@ -67,3 +72,89 @@ def make_observations(count: int, seed: int = SEED) -> list[dict[str, Any]]:
 def batches(items: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
     """Consecutive slices of ``size`` items."""
     return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+# --------------------------------------------------------------------------- Zipf text
+
+ZIPF_WORDS = 30_000  # vocabulary size
+ZIPF_EXPONENT = 1.0  # weight of the word of rank r is r ** -ZIPF_EXPONENT, as in English
+_ONSETS = ("", "b", "c", "d", "f", "g", "h", "l", "m", "n", "p", "r", "s", "t", "v", "w", "st",
+           "tr", "ch", "th", "sh", "pr", "bl", "gr")  # fmt: skip
+_NUCLEI = ("a", "e", "i", "o", "u", "ea", "ou", "io", "ai", "y")
+_CODAS = ("", "", "n", "r", "s", "t", "l", "d", "ng", "ck", "st", "m")
+
+
+def _pseudo_words(rng: random.Random, size: int) -> list[str]:
+    """``size`` distinct pronounceable pseudo-words, shorter ones mostly first (more frequent)."""
+    seen: set[str] = set()
+    while len(seen) < size:
+        syllables = 1 + min(3, int(rng.expovariate(1.2)))
+        parts = [rng.choice(_ONSETS) + rng.choice(_NUCLEI) + rng.choice(_CODAS)
+                 for _ in range(syllables)]  # fmt: skip
+        word = "".join(parts)
+        if len(word) >= 2:
+            seen.add(word)
+    return sorted(sorted(seen), key=lambda word: len(word) + rng.gauss(0, 1.5))
+
+
+class ZipfText:
+    """Pseudo-English: one fixed vocabulary drawn with Zipf weights, in capitalized sentences.
+
+    The vocabulary is the same for every seed; ``seed`` only picks which words are drawn,
+    so texts of different seeds share the distribution, as two devices of one team do.
+    """
+
+    def __init__(self, seed: int, size: int = ZIPF_WORDS, exponent: float = ZIPF_EXPONENT) -> None:
+        self.rng = random.Random(seed)
+        self.words = _pseudo_words(random.Random(SEED), size)
+        self._cum = list(itertools.accumulate(rank**-exponent for rank in range(1, size + 1)))
+
+    def draw(self, count: int) -> list[str]:
+        """``count`` words drawn with Zipf weights."""
+        return self.rng.choices(self.words, cum_weights=self._cum, k=count)
+
+    def title(self) -> str:
+        """A title of four to eight words."""
+        return " ".join(self.draw(self.rng.randint(4, 8))).capitalize()
+
+    def content(self, size: int = CONTENT_BYTES) -> str:
+        """Sentences of 6 to 20 words, about ``size`` characters (ASCII)."""
+        sentences: list[str] = []
+        length = 0
+        while length < size:
+            sentence = " ".join(self.draw(self.rng.randint(6, 20))).capitalize() + "."
+            sentences.append(sentence)
+            length += len(sentence) + 1
+        return " ".join(sentences)
+
+    def near_copy(self, text: str, edits: int) -> str:
+        """``text`` with ``edits`` words replaced by words of the rarer half of the vocabulary."""
+        words = text.split(" ")
+        for position in self.rng.sample(range(len(words)), min(edits, len(words))):
+            end = "." if words[position].endswith(".") else ""
+            words[position] = self.rng.choice(self.words[len(self.words) // 2 :]) + end
+        return " ".join(words)
+
+
+def app_row(project: str, index: int, title: str, content: str) -> tuple[Any, ...]:
+    """A row of the application's ``observations`` table (no id), one second per index."""
+    moment = datetime(2025, 1, 15, 10, 30, tzinfo=UTC) + timedelta(seconds=index)
+    at = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (project, TYPES[index % len(TYPES)], title, content, None, "project", at, at, None)
+
+
+def write_app_db(path: Path, rows: list[tuple[Any, ...]]) -> None:
+    """Create the application's database (``schema.APP_TABLE``) and insert ``rows``, plainly."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(APP_TABLE)
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT INTO observations (project, type, title, content, topic_key, scope,"
+            " created_at, updated_at, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        conn.execute("COMMIT")
+    finally:
+        conn.close()

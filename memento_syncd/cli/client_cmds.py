@@ -31,17 +31,17 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run_login(args: argparse.Namespace) -> int:
-    """Check the token against the server, then store it (0600) and the URL."""
+    """Check the token against the server, then store it (0600) and the URL.
+
+    The token is checked for shape before anything is written, and the config only
+    changes once the token file is in place: a failed login leaves both as they were.
+    """
     from memento_syncd.client.home import Home, TokenError, save_token, update_sync_config
     from memento_syncd.client.transport import AuthRefused, Transport, TransportError
     from memento_syncd.core.config import ConfigError
 
     home = Home.from_env()
     url = args.server.rstrip("/")
-    try:
-        update_sync_config(home, server_url=url, enabled=True)
-    except ConfigError as exc:
-        raise CommandError(str(exc)) from exc
     warning = None
     if not args.no_check:
 
@@ -57,7 +57,8 @@ def run_login(args: argparse.Namespace) -> int:
             warning = f"saved, but could not check the token now: {exc}"
     try:
         save_token(home, args.token)
-    except TokenError as exc:
+        update_sync_config(home, server_url=url, enabled=True)
+    except (TokenError, ConfigError) as exc:
         raise CommandError(str(exc)) from exc
     print(f"Logged in to {url}; token stored in {home.token_file} (mode 0600).")
     if warning:

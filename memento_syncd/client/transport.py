@@ -81,7 +81,10 @@ class Transport:
                 payload = await resp.json(content_type=None)
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise Unreachable(f"cannot reach sync server at {self.base_url}: {_why(exc)}") from exc
+            raise Unreachable(
+                f"cannot reach sync server at {self.base_url}: {_why(exc)}; check that it is"
+                " running and that sync.server_url in config.json is right, then try again"
+            ) from exc
         except ValueError as exc:
             raise TransportError(f"{url} answered with something that is not JSON") from exc
         if status == 200 and isinstance(payload, dict):

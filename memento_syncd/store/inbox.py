@@ -77,6 +77,8 @@ def _apply_one(conn: sqlite3.Connection, ctx: Context, remote: Observation, vers
             "UPDATE sync_aliases SET server_version = ? WHERE sync_id = ?",
             (version, remote.sync_id),
         )
+        if remote.deleted_at is not None:
+            return _delete_twin(conn, ctx, alias[0], remote)
         _merge_twin(conn, ctx, alias[0], remote)
         return "twin_updated"
     if remote.deleted_at is None:
@@ -87,8 +89,7 @@ def _apply_one(conn: sqlite3.Connection, ctx: Context, remote: Observation, vers
                 " VALUES (?, ?, ?, ?)",
                 (remote.sync_id, twin.obs_id, version, twin.kind),
             )
-            if twin.kind == "similar":
-                _merge_twin(conn, ctx, twin.obs_id, remote)
+            _merge_twin(conn, ctx, twin.obs_id, remote)
             return f"dedup_{twin.kind}"
     obs_id = rows.insert_row(conn, remote)
     conn.execute(
@@ -108,11 +109,33 @@ def _pending(conn: sqlite3.Connection, obs_id: int) -> bool:
     return bool(row[0])
 
 
+def _delete_twin(conn: sqlite3.Connection, ctx: Context, obs_id: int, remote: Observation) -> str:
+    """A twin was deleted: the two are one, so the merged row goes too, and syncs that.
+
+    The deletion is recorded as a local change of the row, so its own identity is
+    deleted on the server as well and every device, new ones included, agrees. A
+    pending local edit newer than the deletion keeps the row.
+    """
+    row = rows.read_row(conn, obs_id)
+    if row is None or row["deleted_at"] is not None:
+        return "twin_deleted"
+    try:
+        local = rows.to_observation(remote.sync_id, row)
+    except InvalidInput:
+        return "twin_deleted"
+    if _pending(conn, obs_id) and newer(local, remote) is local:
+        return "twin_kept"
+    gone = replace(local, deleted_at=remote.deleted_at, updated_at=remote.updated_at)
+    rows.write_row(conn, obs_id, gone)
+    conn.execute("INSERT INTO sync_changes (obs_id) VALUES (?)", (obs_id,))
+    reindex(ctx.index, obs_id, gone)
+    return "twin_deleted"
+
+
 def _merge_twin(conn: sqlite3.Connection, ctx: Context, obs_id: int, remote: Observation) -> None:
     """Fold a twin into the local row: the newer content, the older creation time.
 
-    A deleted twin does not delete the row: the row lives on under its own identity. A
-    pending local edit that is older than the twin gives way, and is kept in the history.
+    A pending local edit that is older than the twin gives way, and is kept in the history.
     """
     row = rows.read_row(conn, obs_id)
     if row is None or row["deleted_at"] is not None or remote.deleted_at is not None:

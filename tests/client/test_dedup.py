@@ -104,3 +104,32 @@ async def test_the_app_writing_a_twin_just_before_the_pull_is_seen(make_device: 
     await a.push()
     await b.pull()
     assert len(b.live()) == 1
+
+
+async def test_deleting_either_twin_deletes_the_merged_row_everywhere(make_device: Any) -> None:
+    """Twins are one: when one is deleted, every device (and the server) drops both."""
+    a, b, c = await make_device("A"), await make_device("B"), await make_device("C")
+    a.save(title="twin", content=LONG)
+    b.save(title="twin", content=LONG)
+    for device in (a, b, a, b, c):
+        await device.sync()
+    assert len(a.live()) == len(b.live()) == len(c.live()) == 1
+    a.delete(a.find("twin"))
+    for device in (a, b, c, a, b, c):
+        await device.sync()
+    assert a.live() == b.live() == c.live() == []
+    fresh = await make_device("D")
+    await fresh.pull()
+    assert fresh.live() == []
+
+
+async def test_an_exact_twins_later_title_wins_on_every_device(make_device: Any) -> None:
+    """Exact twins differing in title converge on the newer title."""
+    a, b = await make_device("A"), await make_device("B")
+    a_id = a.save(title="first", content=LONG)
+    b.save(title="first", content=LONG)
+    a.edit(a_id, title="renamed later")
+    for device in (a, b, a, b):
+        await device.sync()
+    assert a.live() == b.live()
+    assert a.live()[0][2] == "renamed later"

@@ -1,0 +1,368 @@
+"""Dedup alone: the client's similarity index against brute force, on the same data.
+
+Writes N local observations (Zipf-distributed pseudo-English, ``dataset.ZipfText``) into
+a fresh device database, builds the similarity index as a first pull does (timed on its
+own), then asks ``SimilarityIndex.find_twin`` about M incoming observations of a known
+mix: exact twins of local rows (half of them retitled), near twins (a few words changed,
+Jaccard above the threshold), near misses (many words changed), exact copies in another
+project (never twins), and unrelated texts. The same question is then answered by brute
+force: for each incoming, the exact Jaccard against every local set of the same project
+(sets as Python ints, one bit per word, so ``(a & b).bit_count()`` is the intersection).
+Both must choose the same twin: an exact content match first (smallest id), else the
+highest Jaccard strictly above the threshold, ties to the smallest id.
+
+Run::
+
+    .venv/bin/python bench/dedup_bench.py [--count N] [--incoming M] [--json PATH]
+
+Brute force is quadratic; when its first queries project more than ``--brute-limit``
+seconds for all M, it runs on ``--brute-subset`` incoming only and is extrapolated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import operator
+import sqlite3
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from dataset import PROJECT, ZipfText, app_row, write_app_db
+from harness import BenchError, exit_on_signals, run_script, temp_workdir
+from report import command_line, format_table, machine, machine_line, write_json
+
+from memento_syncd.core import similarity
+from memento_syncd.core.hashing import content_hash
+from memento_syncd.store.db import connect, write
+from memento_syncd.store.index import SimilarityIndex, Text, Twin
+
+THRESHOLD = 0.85
+DEDUP_TARGET_S = 2.0  # for 10,000 incoming against 100,000 local
+LOCAL_SEED, INCOMING_SEED = 1001, 2002
+# The planted mix, as shares of the incoming observations; the rest are unrelated.
+MIX = (("exact", 0.05), ("near", 0.05), ("near_miss", 0.02), ("other_project", 0.01))
+
+Answer = tuple[int, str] | None  # (local obs_id, "exact" or "similar"), or no twin
+
+
+@dataclass
+class Incoming:
+    """One incoming observation, what it was made as, and the local row it was made from."""
+
+    text: Text
+    kind: str
+    source: int | None
+
+
+def make_local(count: int) -> list[tuple[str, str]]:
+    """``count`` (title, content) pairs; the row of index i gets obs_id i + 1."""
+    gen = ZipfText(LOCAL_SEED)
+    return [(gen.title(), gen.content()) for _ in range(count)]
+
+
+def _word_tokens(title: str, content: str) -> frozenset[int]:
+    return similarity.token_ids(similarity.word_set(title, content))
+
+
+def make_incoming(local: list[tuple[str, str]], count: int) -> list[Incoming]:
+    """``count`` incoming observations of the planted mix, shuffled (deterministic)."""
+    gen = ZipfText(INCOMING_SEED)
+    sources = iter(gen.rng.sample(range(len(local)), min(len(local), count)))
+    out: list[Incoming] = []
+    for kind, share in MIX:
+        for n in range(round(count * share)):
+            obs_id = next(sources) + 1
+            title, content = local[obs_id - 1]
+            project = "other-project" if kind == "other_project" else PROJECT
+            if kind == "exact" and n % 2:
+                title = gen.title()
+            elif kind == "near":
+                content = _near(gen, title, content, lambda: gen.rng.randint(1, 6), True)
+            elif kind == "near_miss":
+                content = _near(gen, title, content, lambda: gen.rng.randint(18, 30), False)
+            out.append(Incoming(Text(project, "project", None, title, content), kind, obs_id))
+    while len(out) < count:
+        out.append(
+            Incoming(Text(PROJECT, "project", None, gen.title(), gen.content()), "unrelated", None)
+        )
+    gen.rng.shuffle(out)
+    return out
+
+
+def _near(gen: ZipfText, title: str, content: str, edits: Callable[[], int], similar: bool) -> str:
+    """A copy of ``content`` with words changed, similar (or not) to the original as asked."""
+    original = _word_tokens(title, content)
+    for _ in range(100):
+        changed = gen.near_copy(content, edits())
+        tokens = _word_tokens(title, changed)
+        if changed != content and similarity.is_similar(original, tokens, THRESHOLD) == similar:
+            return changed
+    raise BenchError("could not make a near copy of the kind asked for")
+
+
+# --------------------------------------------------------------------------- the index
+
+
+def build_index(
+    db: Path, local: list[tuple[str, str]]
+) -> tuple[sqlite3.Connection, SimilarityIndex, float, float]:
+    """Write the rows, open the database, and index them as a first pull does; both timings."""
+    write_app_db(db, [app_row(PROJECT, i, t, c) for i, (t, c) in enumerate(local)])
+    conn = connect(db)  # migration marks every existing row dirty
+    index = SimilarityIndex(conn, THRESHOLD)
+    started = time.perf_counter()
+    while True:  # as engine._refresh_index: 500 rows per write transaction
+        with write(conn):
+            if index.refresh_dirty(limit=500) == 0:
+                break
+    refreshed = time.perf_counter()
+    if not index.needs_rebuild():
+        raise BenchError("a fresh index should need its order built")
+    with write(conn):
+        index.rebuild()
+    return conn, index, refreshed - started, time.perf_counter() - refreshed
+
+
+def run_dedup(
+    conn: sqlite3.Connection, index: SimilarityIndex, incoming: list[Incoming]
+) -> tuple[list[Answer], float]:
+    """``find_twin`` for every incoming, inside one write transaction as ``apply_page`` does."""
+    answers: list[Answer] = []
+    started = time.perf_counter()
+    with write(conn):
+        for item in incoming:
+            twin: Twin | None = index.find_twin(item.text)
+            answers.append(None if twin is None else (twin.obs_id, twin.kind))
+    return answers, time.perf_counter() - started
+
+
+# --------------------------------------------------------------------------- brute force
+
+
+class BruteForce:
+    """Every local set of each project as an int bitset, and the exact-content map."""
+
+    def __init__(self, local: list[tuple[str, str]]) -> None:
+        sets = [_word_tokens(t, c) for t, c in local]
+        frequency = Counter(token for tokens in sets for token in tokens)
+        self.bit = {token: i for i, (token, _) in enumerate(frequency.most_common())}
+        self.ids = list(range(1, len(local) + 1))
+        self.sizes = [len(tokens) for tokens in sets]
+        self.bits = [self._int(tokens) for tokens in sets]
+        self.exact: dict[tuple[str, str], int] = {}
+        for obs_id, (_, content) in zip(self.ids, local, strict=True):
+            self.exact.setdefault((PROJECT, content_hash(content)), obs_id)
+        exact = similarity.exact_threshold(THRESHOLD)
+        self.num, self.den = exact.numerator, exact.denominator
+
+    def _int(self, tokens: frozenset[int]) -> int:
+        bits = (1 << self.bit[t] for t in tokens if t in self.bit)
+        return functools.reduce(operator.or_, bits, 0)
+
+    def twin(self, text: Text) -> Answer:
+        """Exact match first (smallest id), else highest Jaccard > threshold, smallest id."""
+        exact = self.exact.get((text.project, content_hash(text.content)))
+        if exact is not None:
+            return (exact, "exact")
+        if text.project != PROJECT:  # every local row is in PROJECT: no set to compare with
+            return None
+        tokens = _word_tokens(text.title, text.content)
+        query, size = self._int(tokens), len(tokens)
+        inter = list(map(int.bit_count, map(query.__and__, self.bits)))  # every local set
+        num, den = self.num, self.den
+        # J > t needs |q & s| > t |q | s| >= t |q|: only then can a row be a twin.
+        if not inter or max(inter) * den <= num * size:
+            return None
+        best: tuple[Fraction, int] | None = None
+        for i, common in enumerate(inter):
+            if common * den <= num * size:
+                continue
+            union = size + self.sizes[i] - common
+            if common * den > num * union:  # similarity.is_similar, in integers
+                score = Fraction(common, union)
+                if best is None or (score, -self.ids[i]) > (best[0], -best[1]):
+                    best = (score, self.ids[i])
+        return None if best is None else (best[1], "similar")
+
+
+def run_brute(
+    brute: BruteForce, incoming: list[Incoming], limit: float, subset: int
+) -> tuple[list[Answer], float, int]:
+    """Brute force over all incoming, or over the first ``subset`` if all would pass ``limit``.
+
+    Returns the answers, the seconds measured, and how many incoming were answered.
+    """
+    answers: list[Answer] = []
+    todo = len(incoming)
+    started = time.perf_counter()
+    for n, item in enumerate(incoming, start=1):
+        answers.append(brute.twin(item.text))
+        if n == min(100, todo) and todo > subset:
+            projected = (time.perf_counter() - started) / n * todo
+            if projected > limit:
+                todo = subset
+                print(
+                    f"brute force: {projected:,.0f} s projected for all; measuring {subset:,}",
+                    flush=True,
+                )
+        if n >= todo:
+            break
+    return answers, time.perf_counter() - started, len(answers)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def expected(item: Incoming) -> Answer:
+    """The answer the planted mix calls for (near misses: none)."""
+    if item.kind == "exact":
+        return (item.source or 0, "exact")
+    if item.kind == "near":
+        return (item.source or 0, "similar")
+    return None
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--count", type=int, default=100_000, help="local observations (100000)")
+    parser.add_argument("--incoming", type=int, help="incoming observations (count / 10)")
+    parser.add_argument(
+        "--brute-limit",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="longest brute force run over all incoming, seconds (600)",
+    )
+    parser.add_argument(
+        "--brute-subset",
+        type=int,
+        default=1000,
+        metavar="K",
+        help="incoming answered by brute force beyond the limit (1000)",
+    )
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write figures as JSON")
+    parser.add_argument("--strict", action="store_true", help="exit 3 when the target is missed")
+    args = parser.parse_args(argv)
+    args.incoming = args.incoming or max(1, args.count // 10)
+    if args.count < 1 or args.incoming > args.count or args.brute_subset < 1:
+        parser.error("--count >= 1, --incoming <= --count, --brute-subset >= 1")
+    return args
+
+
+def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Every phase; the figures as a JSON-ready dict."""
+    print(
+        f"generating {args.count:,} local and {args.incoming:,} incoming observations ...",
+        flush=True,
+    )
+    local = make_local(args.count)
+    incoming = make_incoming(local, args.incoming)
+    print("building the index ...", flush=True)
+    conn, index, refresh_s, rebuild_s = build_index(workdir / "memento.db", local)
+    try:
+        print("find_twin for every incoming ...", flush=True)
+        found, dedup_s = run_dedup(conn, index, incoming)
+    finally:
+        conn.close()
+    print("brute force ...", flush=True)
+    started = time.perf_counter()
+    brute = BruteForce(local)
+    prep_s = time.perf_counter() - started
+    truth, brute_s, checked = run_brute(brute, incoming, args.brute_limit, args.brute_subset)
+    differ = [i for i in range(checked) if found[i] != truth[i]]
+    unplanned = [i for i, item in enumerate(incoming) if found[i] != expected(item)]
+    brute_all_s = brute_s / checked * len(incoming)
+    return {
+        "local": args.count,
+        "incoming": args.incoming,
+        "threshold": THRESHOLD,
+        "mix": dict(Counter(item.kind for item in incoming)),
+        "found": dict(Counter("none" if a is None else a[1] for a in found)),
+        "index_refresh_s": refresh_s,
+        "index_rebuild_s": rebuild_s,
+        "dedup_s": dedup_s,
+        "dedup_target_s": DEDUP_TARGET_S * args.incoming / 10_000,
+        "brute_prep_s": prep_s,
+        "brute_s": brute_s,
+        "brute_checked": checked,
+        "brute_all_s": brute_all_s,
+        "speedup": brute_all_s / dedup_s,
+        "identical": not differ,
+        "differences": [(i, found[i], truth[i]) for i in differ[:10]],
+        "as_planted": not unplanned,
+        "unplanned": [(incoming[i].kind, found[i], expected(incoming[i])) for i in unplanned[:10]],
+    }
+
+
+def print_report(r: dict[str, Any]) -> None:
+    """The figures as a table, then the checks."""
+    n, m, k = r["local"], r["incoming"], r["brute_checked"]
+    extrapolated = k < m
+    brute_label = f"{r['brute_all_s']:.1f}" + (f" (from {k:,})" if extrapolated else "")
+    target = f"<= {r['dedup_target_s']:.1f} s " + (
+        "met" if r["dedup_s"] <= r["dedup_target_s"] else "MISSED"
+    )
+    rows = [
+        ("index build: tokenize + insert", f"{n:,}", f"{r['index_refresh_s']:.2f}", ""),
+        ("index build: freeze order (rebuild)", f"{n:,}", f"{r['index_rebuild_s']:.2f}", ""),
+        ("dedup: find_twin", f"{m:,}", f"{r['dedup_s']:.2f}", target),
+        ("brute force: prepare sets", f"{n:,}", f"{r['brute_prep_s']:.2f}", ""),
+        ("brute force: every pair", f"{m:,}", brute_label, ""),
+    ]
+    print()
+    print(machine_line(machine()))
+    print(f"{n:,} local observations (~1 KB, Zipf words), {m:,} incoming, threshold {THRESHOLD}")
+    print(f"incoming mix: {r['mix']}; find_twin found: {r['found']}")
+    print()
+    for line in format_table(
+        ("phase", "observations", "seconds", "target"), rows, frozenset({1, 2})
+    ):
+        print(line)
+    print()
+    print(
+        f"dedup: {r['dedup_s'] / m * 1e3:.3f} ms per incoming;"
+        f" speed-up over brute force: {r['speedup']:,.0f}x"
+    )
+    scope = f"on {k:,} of {m:,} incoming" if extrapolated else f"on all {m:,} incoming"
+    print(f"identical: {'yes' if r['identical'] else 'no'} ({scope})")
+    for i, ours, theirs in r["differences"]:
+        print(f"  incoming {i}: find_twin {ours}, brute force {theirs}")
+    print(f"as planted: {'yes' if r['as_planted'] else 'no'} (all {m:,} incoming)")
+    for kind, ours, planted in r["unplanned"]:
+        print(f"  {kind}: find_twin {ours}, planted {planted}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; 0 when it ran and both answers agree."""
+    args = parse_args(argv)
+    exit_on_signals()
+    try:
+        with temp_workdir("memento-dedup-") as workdir:
+            figures = run(args, workdir)
+    except (BenchError, OSError) as exc:
+        print(f"benchmark failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print_report(figures)
+    if args.json is not None:
+        write_json(
+            args.json,
+            {"benchmark": "dedup", "command": command_line(), "machine": machine(), **figures},
+        )
+        print(f"figures written to {args.json}")
+    if not figures["identical"]:
+        return 2
+    if args.strict and figures["dedup_s"] > figures["dedup_target_s"]:
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    run_script(main)

@@ -1,0 +1,531 @@
+"""The installed ``memento`` and ``memento-syncd`` client commands, run as a user would.
+
+Each device is a separate ``MEMENTO_HOME``; the server is a real ``memento-syncd server
+serve`` subprocess shared by the module, and every test gets its own team so that tests
+never see each other's observations.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import socket
+import sqlite3
+import stat
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.server.proc import ServerProcess, start_server
+
+BIN = Path(sys.executable).parent
+MEMENTO = str(BIN / "memento")
+SYNCD = str(BIN / "memento-syncd")
+STATUS_KEYS = ("project_id", "last_push", "last_pull", "push_count", "pull_count")
+LIVE_FIELDS = ("project", "type", "title", "content", "topic_key", "scope")
+_teams = itertools.count(1)
+BOGUS_TOKEN = "mst_bogus_token"  # noqa: S105 - a token no server issued
+
+
+def _run(exe: str, args: tuple[str, ...], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [exe, *args], capture_output=True, text=True, timeout=30, check=False, env=env
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """Check the error contract (non-zero, one stderr line, no traceback); return the line."""
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def closed_port_url() -> str:
+    """The URL of a loopback port that nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@dataclass
+class Device:
+    """One device: a MEMENTO_HOME and the commands run with it."""
+
+    home: Path
+    extra_env: dict[str, str]
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment of this device's commands (no token from the outer world)."""
+        env = {k: v for k, v in os.environ.items() if k not in ("MEMENTO_SYNC_TOKEN",)}
+        return {**env, "MEMENTO_HOME": str(self.home), **self.extra_env}
+
+    @property
+    def config(self) -> Path:
+        """$MEMENTO_HOME/config.json."""
+        return self.home / "config.json"
+
+    @property
+    def token_file(self) -> Path:
+        """$MEMENTO_HOME/sync-token."""
+        return self.home / "sync-token"
+
+    def memento(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run ``memento ARGS`` on this device."""
+        return _run(MEMENTO, args, self.env)
+
+    def syncd(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run ``memento-syncd ARGS`` on this device."""
+        return _run(SYNCD, args, self.env)
+
+    def ok(self, result: subprocess.CompletedProcess[str]) -> str:
+        """Check a command succeeded; return its stdout."""
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr, result.stderr
+        return result.stdout
+
+    def configure(self, url: str | None, token: str | None, **sync: Any) -> None:
+        """Write config.json and the token file directly (mode 0600), as login would."""
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        section = {"enabled": True, **({"server_url": url} if url else {}), **sync}
+        self.config.write_text(json.dumps({"sync": section}), encoding="utf-8")
+        if token is not None:
+            self.token_file.write_text(token + "\n", encoding="ascii")
+            self.token_file.chmod(0o600)
+
+    def save(self, title: str, content: str, project: str = "p", **extra: str) -> int:
+        """``memento save``; returns the printed local id."""
+        args = ["--project", project, "--type", "note", "--title", title, "--content", content]
+        for key, value in extra.items():
+            args += [f"--{key.replace('_', '-')}", value]
+        out = self.ok(self.memento("save", *args))
+        return int(out.strip())
+
+    def listing(self) -> list[dict[str, Any]]:
+        """``memento list --json``."""
+        found: list[dict[str, Any]] = json.loads(self.ok(self.memento("list", "--json")))
+        return found
+
+    def live(self) -> list[tuple[Any, ...]]:
+        """The live rows' synced fields, sorted: what must converge across devices."""
+        return sorted(tuple(row[f] for f in LIVE_FIELDS) for row in self.listing())
+
+    def status(self) -> list[dict[str, Any]]:
+        """``memento sync status --json``."""
+        found: list[dict[str, Any]] = json.loads(self.ok(self.memento("sync", "status", "--json")))
+        return found
+
+    def push(self) -> str:
+        """``memento sync push``; returns stdout."""
+        return self.ok(self.memento("sync", "push"))
+
+    def pull(self) -> str:
+        """``memento sync pull``; returns stdout."""
+        return self.ok(self.memento("sync", "pull"))
+
+    def edit(self, obs_id: int, content: str, updated_at: str) -> None:
+        """Change a row with plain SQL, as the Memento application does."""
+        conn = sqlite3.connect(self.home / "memento.db", isolation_level=None, timeout=5)
+        try:
+            conn.execute(
+                "UPDATE observations SET content = ?, updated_at = ? WHERE id = ?",
+                (content, updated_at, obs_id),
+            )
+        finally:
+            conn.close()
+
+
+DeviceFactory = Callable[..., Device]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server subprocess for the module; tests keep apart by team."""
+    where = tmp_path_factory.mktemp("server")
+    proc = start_server(where / "server.db", where / "server.log")
+    yield proc
+    proc.stop()
+
+
+def create_token(db: Path, team: str, member: str = "alice") -> str:
+    """``memento-syncd server create-token``: its last stdout line."""
+    result = _run(
+        SYNCD,
+        ("server", "create-token", "--db", str(db), "--team", team, "--member", member),
+        dict(os.environ),
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def token(server: ServerProcess) -> str:
+    """A token of a team of this test's own."""
+    db = server.log_path.parent / "server.db"
+    return create_token(db, f"team-{next(_teams)}")
+
+
+@pytest.fixture
+def make_device(tmp_path: Path) -> DeviceFactory:
+    """Devices with separate homes under this test's tmp dir."""
+
+    def factory(name: str, **extra_env: str) -> Device:
+        return Device(tmp_path / name, dict(extra_env))
+
+    return factory
+
+
+@pytest.fixture
+def device_pair(make_device: DeviceFactory, server: ServerProcess, token: str) -> list[Device]:
+    """Two devices of one member, configured for the shared server."""
+    devices = [make_device("A"), make_device("B")]
+    for device in devices:
+        device.configure(server.url, token)
+    return devices
+
+
+# 1. login
+
+
+def test_login_writes_the_config_and_a_private_token_file(
+    make_device: DeviceFactory, server: ServerProcess, token: str
+) -> None:
+    """login exits 0, sets sync.server_url and sync.enabled, keeps other settings, token 0600."""
+    device = make_device("A")
+    device.home.mkdir()
+    device.config.write_text(
+        json.dumps({"theme": "dark", "sync": {"conflict_strategy": "merge"}}), encoding="utf-8"
+    )
+    device.ok(device.syncd("login", "--server", server.url + "/", "--token", token))
+    config = json.loads(device.config.read_text(encoding="utf-8"))
+    assert config["sync"]["server_url"] == server.url
+    assert config["sync"]["enabled"] is True
+    assert config["sync"]["conflict_strategy"] == "merge"
+    assert config["theme"] == "dark"
+    assert stat.S_IMODE(device.token_file.stat().st_mode) == 0o600
+    assert device.token_file.read_text(encoding="ascii").strip() == token
+
+
+def test_login_with_a_refused_token_fails_in_one_line(
+    make_device: DeviceFactory, server: ServerProcess
+) -> None:
+    """A token the server refuses makes login exit non-zero with one line, storing no token."""
+    device = make_device("A")
+    message = one_line_error(device.syncd("login", "--server", server.url, "--token", "nope_bad"))
+    assert "refused" in message
+    assert server.url in message
+    assert not device.token_file.exists()
+
+
+@pytest.mark.parametrize(
+    "extra", [(), ("--no-check",)], ids=["refused-by-server", "malformed-no-check"]
+)
+def test_a_failed_login_saves_nothing(
+    make_device: DeviceFactory, server: ServerProcess, extra: tuple[str, ...]
+) -> None:
+    """A login that fails (token refused, or malformed) leaves no config.json behind."""
+    device = make_device("A")
+    token = "nope bad" if extra else "nope_bad"
+    one_line_error(device.syncd("login", "--server", server.url, "--token", token, *extra))
+    assert not device.config.exists()
+
+
+def test_login_no_check_saves_without_contacting_the_server(make_device: DeviceFactory) -> None:
+    """--no-check stores URL and token for a server that is not reachable now, with exit 0."""
+    device = make_device("A")
+    url = closed_port_url()
+    device.ok(device.syncd("login", "--server", url, "--token", "abc_def", "--no-check"))
+    config = json.loads(device.config.read_text(encoding="utf-8"))
+    assert (config["sync"]["server_url"], config["sync"]["enabled"]) == (url, True)
+    assert stat.S_IMODE(device.token_file.stat().st_mode) == 0o600
+    assert device.token_file.read_text(encoding="ascii").strip() == "abc_def"
+
+
+# 2. save, list, push, pull
+
+
+def test_save_prints_the_new_local_id_and_list_shows_it(make_device: DeviceFactory) -> None:
+    """memento save prints each new row's id, and memento list --json shows those rows."""
+    device = make_device("A")
+    first = device.save("Use SQLite", "Embedded and fast.", topic_key="arch/db")
+    second = device.save("Mine", "private notes", scope="personal")
+    assert second > first
+    listed = {row["id"]: row for row in device.listing()}
+    assert set(listed) == {first, second}
+    assert listed[first]["title"] == "Use SQLite"
+    assert listed[first]["content"] == "Embedded and fast."
+    assert listed[first]["topic_key"] == "arch/db"
+    assert listed[first]["scope"] == "project"
+    assert listed[second]["scope"] == "personal"
+    assert listed[first]["deleted_at"] is None
+
+
+def test_an_observation_saved_on_one_device_reaches_another(
+    make_device: DeviceFactory, server: ServerProcess, token: str
+) -> None:
+    """A row saved on A and pushed is listed on B after B pulls, with the same fields."""
+    a, b = make_device("A"), make_device("B")
+    for device in (a, b):
+        device.ok(device.syncd("login", "--server", server.url, "--token", token))
+    a.save("Use SQLite", "Embedded and fast.\nSecond line é 🧠", topic_key="arch/db")
+    assert "pushed 1" in a.push()
+    assert "pulled 1" in b.pull()
+    (row,) = b.listing()
+    assert tuple(row[f] for f in LIVE_FIELDS) == (
+        "p", "note", "Use SQLite", "Embedded and fast.\nSecond line é 🧠", "arch/db", "project"
+    )  # fmt: skip
+
+
+# 3. sync status
+
+
+def test_sync_status_json_counts_observations_sent_and_received(
+    device_pair: list[Device],
+) -> None:
+    """status --json is an array of per-project objects whose counts are observations moved."""
+    a, b = device_pair
+    assert a.status() == []
+    for n in range(3):
+        a.save(f"o{n}", f"content {n}")
+    a.save("other", "x", project="q")
+    a.push()
+    b.pull()
+    a.save("o3", "content 3")
+    a.push()
+    b.pull()
+    sent = {s["project_id"]: s for s in a.status()}
+    received = {s["project_id"]: s for s in b.status()}
+    for item in [*sent.values(), *received.values()]:
+        assert set(STATUS_KEYS) <= set(item)
+        assert isinstance(item["project_id"], str)
+        for key in ("last_push", "last_pull"):
+            assert item[key] is None or isinstance(item[key], str)
+        for key in ("push_count", "pull_count"):
+            assert isinstance(item[key], int)
+            assert not isinstance(item[key], bool)
+    assert set(sent) == set(received) == {"p", "q"}
+    assert (sent["p"]["push_count"], sent["q"]["push_count"]) == (4, 1)
+    assert (received["p"]["pull_count"], received["q"]["pull_count"]) == (4, 1)
+    assert sent["p"]["last_push"] is not None
+    assert sent["p"]["last_pull"] is None
+    assert sent["p"]["pull_count"] == 0
+    assert received["p"]["last_pull"] is not None
+    assert received["p"]["last_push"] is None
+    assert received["p"]["push_count"] == 0
+
+
+# 4. errors
+
+
+def test_a_stopped_server_is_reported_in_one_line_naming_its_url(
+    make_device: DeviceFactory, tmp_path: Path
+) -> None:
+    """Push to a server that went away fails in one line with its URL, and loses nothing."""
+    own = start_server(tmp_path / "own.db", tmp_path / "own.log")
+    try:
+        device = make_device("A")
+        device.configure(own.url, create_token(tmp_path / "own.db", "solo"))
+        device.save("kept", "still here")
+    finally:
+        own.stop()
+    message = one_line_error(device.memento("sync", "push"))
+    assert own.url in message
+    assert "reach" in message
+    (item,) = device.status()
+    assert (item["push_count"], item["pending"]) == (0, 1)
+
+
+def test_a_closed_port_is_reported_in_one_line_naming_the_url(
+    make_device: DeviceFactory,
+) -> None:
+    """Pull from a URL where nothing listens fails in one line that shows the URL."""
+    device = make_device("A")
+    url = closed_port_url()
+    device.configure(url, "abc_def")
+    message = one_line_error(device.memento("sync", "pull"))
+    assert url in message
+
+
+def test_an_unreachable_server_message_says_what_to_do(make_device: DeviceFactory) -> None:
+    """The unreachable-server line also tells the user what to check or do next."""
+    device = make_device("A")
+    device.configure(closed_port_url(), "abc_def")
+    message = one_line_error(device.memento("sync", "pull")).lower()
+    hints = ("check", "try again", "retry", "running", "config.json", "login")
+    assert any(hint in message for hint in hints), message
+
+
+def test_a_missing_token_says_how_to_set_one(
+    make_device: DeviceFactory, server: ServerProcess
+) -> None:
+    """With no token file and no MEMENTO_SYNC_TOKEN, the line names both ways to set one."""
+    device = make_device("A")
+    device.configure(server.url, None)
+    message = one_line_error(device.memento("sync", "pull"))
+    assert "token" in message
+    assert "memento-syncd login" in message
+    assert "MEMENTO_SYNC_TOKEN" in message
+
+
+def test_no_server_configured_says_to_log_in(make_device: DeviceFactory) -> None:
+    """A push with no server_url at all fails in one line pointing at memento-syncd login."""
+    device = make_device("A")
+    message = one_line_error(device.memento("sync", "push"))
+    assert "memento-syncd login" in message
+
+
+def test_a_token_the_server_refuses_is_reported(
+    make_device: DeviceFactory, server: ServerProcess
+) -> None:
+    """A 401 from the server becomes one line saying the token was refused and how to fix it."""
+    device = make_device("A")
+    device.configure(server.url, BOGUS_TOKEN)
+    message = one_line_error(device.memento("sync", "pull"))
+    assert "refused the token" in message
+    assert server.url in message
+    assert "memento-syncd login" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "value"),
+    [
+        ('{"sync": {"enabled": true,', "(file)", "not valid JSON"),
+        ('{"sync": {"pull_interval_seconds": "soon"}}', "sync.pull_interval_seconds", "'soon'"),
+        ('{"sync": {"conflict_strategy": "coinflip"}}', "sync.conflict_strategy", "'coinflip'"),
+        ('{"sync": {"pull_interval_seconds": -5}}', "sync.pull_interval_seconds", "-5"),
+        (
+            '{"sync": {"projects": {"app": {"conflict_strategy": "vote"}}}}',
+            "sync.projects.app.conflict_strategy",
+            "'vote'",
+        ),
+    ],
+    ids=["not-json", "wrong-type", "unknown-strategy", "negative-interval", "project-strategy"],
+)
+def test_a_bad_config_names_the_file_the_key_and_the_value(
+    make_device: DeviceFactory, token: str, text: str, key: str, value: str
+) -> None:
+    """A bad config.json makes sync fail in one line naming the file, the key and the value."""
+    device = make_device("A")
+    device.configure(None, token)
+    device.config.write_text(text, encoding="utf-8")
+    message = one_line_error(device.memento("sync", "pull"))
+    assert str(device.config) in message
+    assert key in message
+    assert value in message
+
+
+def test_a_bad_config_is_reported_by_memento_syncd_too(make_device: DeviceFactory) -> None:
+    """memento-syncd conflicts resolve reads the settings and reports a bad file the same way."""
+    device = make_device("A")
+    device.home.mkdir()
+    device.config.write_text('{"sync": {"similarity_threshold": 7}}', encoding="utf-8")
+    message = one_line_error(device.syncd("conflicts", "resolve", "1", "--keep", "local"))
+    assert str(device.config) in message
+    assert "sync.similarity_threshold = 7" in message
+
+
+def test_a_token_file_readable_by_others_is_refused_with_chmod_advice(
+    make_device: DeviceFactory, server: ServerProcess, token: str
+) -> None:
+    """A 0644 token file is refused in one line that says chmod 600 and names the file."""
+    device = make_device("A")
+    device.configure(server.url, token)
+    device.token_file.chmod(0o644)
+    message = one_line_error(device.memento("sync", "pull"))
+    assert "chmod 600" in message
+    assert str(device.token_file) in message
+
+
+def test_the_token_environment_variable_overrides_the_file(
+    make_device: DeviceFactory, server: ServerProcess, token: str
+) -> None:
+    """MEMENTO_SYNC_TOKEN wins over the token file, whether the file is good, bad or unsafe."""
+    good_env = make_device("A", MEMENTO_SYNC_TOKEN=token)
+    good_env.configure(server.url, BOGUS_TOKEN)
+    good_env.token_file.chmod(0o644)
+    good_env.save("via env", "x")
+    assert "pushed 1" in good_env.push()
+    bad_env = make_device("B", MEMENTO_SYNC_TOKEN=BOGUS_TOKEN)
+    bad_env.configure(server.url, token)
+    assert "refused the token" in one_line_error(bad_env.memento("sync", "pull"))
+
+
+# 5. conflicts
+
+
+def test_conflicts_list_on_a_fresh_home_is_empty(make_device: DeviceFactory) -> None:
+    """conflicts list --json on a new home prints an empty JSON array."""
+    device = make_device("A")
+    assert json.loads(device.ok(device.syncd("conflicts", "list", "--json"))) == []
+
+
+def test_a_manual_conflict_is_listed_and_resolving_remote_converges(
+    make_device: DeviceFactory, server: ServerProcess, token: str
+) -> None:
+    """Two edits under the manual strategy make a listed conflict; keep remote converges."""
+    a, b = make_device("A"), make_device("B")
+    for device in (a, b):
+        device.configure(server.url, token, conflict_strategy="manual")
+    a_id = a.save("shared", "base content", topic_key="k")
+    a.push()
+    b.pull()
+    (b_row,) = b.listing()
+    a.edit(a_id, "A edit", "2030-01-02T00:00:00Z")
+    b.edit(b_row["id"], "B edit", "2030-01-03T00:00:00Z")
+    a.push()
+    b.push()
+    (conflict,) = json.loads(b.ok(b.syncd("conflicts", "list", "--json")))
+    assert conflict["local"]["content"] == "B edit"
+    assert conflict["remote"]["content"] == "A edit"
+    assert conflict["local_id"] == b_row["id"]
+    assert json.loads(a.ok(a.syncd("conflicts", "list", "--json"))) == []
+
+    b.ok(b.syncd("conflicts", "resolve", str(conflict["id"]), "--keep", "remote"))
+    assert json.loads(b.ok(b.syncd("conflicts", "list", "--json"))) == []
+    for device in (b, a):
+        device.push()
+        device.pull()
+    assert a.live() == b.live()
+    assert [row[3] for row in a.live()] == ["A edit"]
+    assert all(s["pending"] == 0 for s in a.status() + b.status())
+
+
+def test_resolving_an_unknown_conflict_fails_in_one_line(make_device: DeviceFactory) -> None:
+    """conflicts resolve with an id that names no open conflict fails in one line."""
+    device = make_device("A")
+    message = one_line_error(device.syncd("conflicts", "resolve", "999", "--keep", "remote"))
+    assert "999" in message
+    assert "conflicts list" in message
+
+
+# 6. --help
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        (MEMENTO, "--help"),
+        (MEMENTO, "sync", "--help"),
+        (MEMENTO, "sync", "push", "--help"),
+        (SYNCD, "login", "--help"),
+        (SYNCD, "conflicts", "resolve", "--help"),
+    ],
+    ids=["memento", "memento-sync", "memento-sync-push", "syncd-login", "syncd-conflicts-resolve"],
+)
+def test_help_works(make_device: DeviceFactory, argv: tuple[str, ...]) -> None:
+    """--help prints usage on stdout and exits 0, touching no home."""
+    device = make_device("A")
+    result = _run(argv[0], argv[1:], device.env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage:")
+    assert result.stderr == ""
+    assert not device.home.exists()

@@ -1,0 +1,125 @@
+"""Faults between device and server: lost answers, cut pages, writes in flight, kill -9."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from memento_syncd.client.transport import Unreachable
+from tests.conftest import Api
+from tests.faults import Fault, FaultProxy
+
+
+@pytest.fixture
+async def proxy(api: Api) -> AsyncIterator[FaultProxy]:
+    """A fault-injecting proxy in front of the test server."""
+    host, port = api.url.removeprefix("http://").split(":")
+    made = FaultProxy(host, int(port))
+    await made.start()
+    yield made
+    await made.close()
+
+
+async def _server_count(api: Api, token: str, project: str = "p") -> int:
+    rows, _ = await api.pull_all(token, project)
+    return len(rows)
+
+
+@pytest.mark.parametrize("fault", [Fault.DROP_RESPONSE, Fault.CUT_RESPONSE])
+async def test_push_whose_answer_is_lost_is_resent_harmlessly(
+    make_device: Any, proxy: FaultProxy, api: Api, fault: Fault
+) -> None:
+    """The server stored the batch but the device never heard: the resend duplicates nothing."""
+    a, b = await make_device("A"), await make_device("B")
+    for n in range(30):
+        a.save(title=f"o{n}")
+    proxy.fault = fault
+    with pytest.raises(Unreachable):
+        await a.push(url=proxy.url)
+    assert a.pending() == 30
+    proxy.fault = Fault.PASS
+    reports = await a.push(url=proxy.url)
+    assert reports[0].outcomes == {"unchanged": 30}
+    assert a.pending() == 0
+    await b.pull()
+    assert b.live() == a.live()
+    assert await _server_count(api, a.token) == 30
+
+
+async def test_a_cut_page_is_not_applied_and_the_retry_completes(
+    make_device: Any, proxy: FaultProxy
+) -> None:
+    """A pull cut off mid-answer leaves data and cursor as they were; the next pull finishes."""
+    a, b = await make_device("A"), await make_device("B")
+    for n in range(50):
+        a.save(title=f"o{n}")
+    await a.push()
+    proxy.fault = Fault.CUT_RESPONSE
+    proxy.cut_after = 3000
+    with pytest.raises(Unreachable):
+        await b.pull("p", url=proxy.url)
+    assert b.live() == []
+    proxy.fault = Fault.PASS
+    await b.pull("p", url=proxy.url)
+    assert b.live() == a.live()
+
+
+async def test_an_edit_made_while_a_push_is_in_flight_is_pushed_too(
+    make_device: Any, proxy: FaultProxy
+) -> None:
+    """The app writes during a slow push; the acknowledgement does not swallow that edit."""
+    a, b = await make_device("A"), await make_device("B")
+    obs_id = a.save(title="x", content="first")
+    proxy.fault, proxy.delay = Fault.DELAY, 0.4
+    push = asyncio.create_task(a.push(url=proxy.url))
+    await asyncio.sleep(0.15)
+    a.edit(obs_id, content="written during the push")
+    reports = await push
+    assert reports[0].sent == 2  # the first version, then the edit made in flight
+    assert a.pending() == 0
+    await b.pull()
+    assert [r[3] for r in b.live()] == ["written during the push"]
+
+
+async def test_unreachable_server_names_the_url(make_device: Any) -> None:
+    """A refused connection says which server could not be reached."""
+    a = await make_device("A")
+    a.save(title="x")
+    with pytest.raises(Unreachable, match=r"127\.0\.0\.1:9"):
+        await a.push(url="http://127.0.0.1:9")
+    assert a.pending() == 1
+
+
+async def test_client_killed_between_send_and_ack_resends_harmlessly(
+    make_device: Any, proxy: FaultProxy, api: Api, tmp_path: Path
+) -> None:
+    """kill -9 of 'memento sync push' while the answer is on its way: no loss, no duplicate."""
+    a, b = await make_device("A"), await make_device("B")
+    for n in range(40):
+        a.save(title=f"o{n}")
+    (a.root / "config.json").write_text(json.dumps({"sync": {"server_url": proxy.url}}))
+    env = {**os.environ, "MEMENTO_HOME": str(a.root), "MEMENTO_SYNC_TOKEN": a.token}
+    proxy.fault, proxy.delay = Fault.DELAY, 5.0
+    exe = str(Path(sys.executable).parent / "memento")
+    proc = await asyncio.create_subprocess_exec(exe, "sync", "push", env=env)
+    for _ in range(100):  # until the request has reached the server
+        if await _server_count(api, a.token) == 40:
+            break
+        await asyncio.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+    assert a.pending() == 40
+    proxy.fault = Fault.PASS
+    await a.push()
+    assert a.pending() == 0
+    await b.pull()
+    assert b.live() == a.live()
+    assert await _server_count(api, a.token) == 40
