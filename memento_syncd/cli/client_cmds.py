@@ -28,6 +28,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     resolve.add_argument("id", type=int, help="conflict id from 'conflicts list'")
     resolve.add_argument("--keep", required=True, choices=["local", "remote", "both"])
     resolve.set_defaults(handler=run_conflicts_resolve)
+    restore = sub.add_parser("restore", help="bring back a version that lost a conflict")
+    restore.add_argument("id", type=int, help="history id from 'conflicts list --history'")
+    restore.set_defaults(handler=run_conflicts_restore)
 
 
 def run_login(args: argparse.Namespace) -> int:
@@ -126,4 +129,25 @@ def run_conflicts_resolve(args: argparse.Namespace) -> int:
             f"no open conflict {args.id}; see 'memento-syncd conflicts list'"
         ) from exc
     print(f"Conflict {args.id} resolved (kept {args.keep}); it syncs at the next push.")
+    return 0
+
+
+def run_conflicts_restore(args: argparse.Namespace) -> int:
+    """Write a losing version back as a local edit; it syncs at the next push."""
+    import sqlite3
+
+    from memento_syncd.cli.session import utc_now
+    from memento_syncd.core.timestamps import format_timestamp
+    from memento_syncd.store.manual import NoSuchConflict, restore_lost
+
+    conn, _ = _store()
+    assert isinstance(conn, sqlite3.Connection)  # noqa: S101 - narrowing
+    try:
+        obs_id = restore_lost(conn, args.id, format_timestamp(utc_now()))
+    except NoSuchConflict as exc:
+        raise CommandError(
+            f"no history entry {args.id} with its row still present;"
+            " see 'memento-syncd conflicts list --history'"
+        ) from exc
+    print(f"Row {obs_id} restored from history entry {args.id}; it syncs at the next push.")
     return 0

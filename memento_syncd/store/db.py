@@ -11,8 +11,8 @@ from pathlib import Path
 
 from memento_syncd.store.schema import APP_TABLE, MIGRATIONS
 
-BUSY_TIMEOUT_S = 5.0
-BUSY_RETRIES = 4
+BUSY_TIMEOUT_S = 2.0
+BUSY_RETRIES = 2
 
 
 class LocalStoreError(Exception):
@@ -44,7 +44,11 @@ def connect(path: Path, busy_timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connect
 
 @contextmanager
 def write(conn: sqlite3.Connection, path: Path | None = None) -> Iterator[sqlite3.Connection]:
-    """A write transaction (BEGIN IMMEDIATE), retried a few times while the lock is busy."""
+    """A write transaction (BEGIN IMMEDIATE), retried a few times while the lock is busy.
+
+    Each attempt waits up to the connection's busy timeout; after the last one the
+    error says the database stayed locked, rather than hanging on.
+    """
     for attempt in range(BUSY_RETRIES + 1):
         try:
             conn.execute("BEGIN IMMEDIATE")

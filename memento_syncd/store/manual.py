@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from typing import Any
@@ -85,3 +86,22 @@ def resolve_conflict(
             "UPDATE sync_conflicts SET resolved_at = ?, resolution = ? WHERE id = ?",
             (now, keep, conflict_id),
         )
+
+
+def restore_lost(conn: sqlite3.Connection, history_id: int, now: str) -> int:
+    """Bring back a version that lost a conflict, as a new local edit; returns the row id.
+
+    The restored text is recorded like any edit of the application, so it syncs.
+    """
+    with write(conn):
+        row = conn.execute(
+            "SELECT obs_id, lost FROM sync_history WHERE id = ?", (history_id,)
+        ).fetchone()
+        if row is None or row[0] is None:
+            raise NoSuchConflict(history_id)
+        lost = rows.decode(row[1])
+        assert lost is not None  # noqa: S101 - the column is NOT NULL
+        if rows.read_row(conn, row[0]) is None:
+            raise NoSuchConflict(history_id)
+        rows.write_row(conn, row[0], dataclasses.replace(lost, updated_at=now))
+        return int(row[0])

@@ -169,3 +169,20 @@ async def _resolve(device: Device, conflict_id: int, keep: str) -> None:
 
     index = SimilarityIndex(device.app, device.config.similarity_threshold)
     resolve_conflict(device.app, index, conflict_id, keep, device.stamp())
+
+
+async def test_a_losing_version_can_be_restored_and_syncs(make_device: Any) -> None:
+    """The loser kept in the history comes back as an edit that reaches other devices."""
+    from memento_syncd.store.manual import restore_lost
+
+    a, b, a_id, b_id = await _shared(make_device)
+    b.edit(b_id, content="B edit", at="2025-01-01T00:00:00Z")
+    a.edit(a_id, content="A edit", at="2025-06-01T00:00:00Z")
+    await a.push()
+    await b.push()
+    (entry,) = history(b.app)
+    restore_lost(b.app, entry["id"], b.stamp())
+    await b.push()
+    await a.pull()
+    assert a.live() == b.live()
+    assert a.live()[0][3] == "B edit"

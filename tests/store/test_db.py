@@ -1,0 +1,97 @@
+"""The device database: schema, capture triggers, busy handling."""
+
+from __future__ import annotations
+
+import io
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from memento_syncd.cli.progress import ProgressLine
+from memento_syncd.store.db import LocalStoreBusy, LocalStoreError, applying, connect, write
+
+
+def test_opening_creates_the_app_table_and_keeps_existing_rows(tmp_path: Path) -> None:
+    """A database the app already uses keeps its rows, which become pending changes."""
+    path = tmp_path / "memento.db"
+    app = sqlite3.connect(path)
+    app.execute(
+        "CREATE TABLE observations (id INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL,"
+        " type TEXT NOT NULL, title TEXT NOT NULL, content TEXT NOT NULL, topic_key TEXT,"
+        " scope TEXT NOT NULL DEFAULT 'project', created_at TEXT NOT NULL,"
+        " updated_at TEXT NOT NULL, deleted_at TEXT)"
+    )
+    app.execute(
+        "INSERT INTO observations (project, type, title, content, created_at, updated_at)"
+        " VALUES ('p', 'note', 't', 'c', '2025-01-01 00:00:00', '2025-01-01 00:00:00')"
+    )
+    app.commit()
+    conn = connect(path)
+    assert conn.execute("SELECT count(*) FROM sync_changes").fetchone()[0] == 1
+    assert conn.execute("SELECT count(*) FROM observations").fetchone()[0] == 1
+    conn.close()
+    again = connect(path)  # reopening migrates nothing twice
+    assert again.execute("SELECT count(*) FROM sync_changes").fetchone()[0] == 1
+
+
+def test_app_writes_are_captured_but_applied_ones_are_not(tmp_path: Path) -> None:
+    """Triggers record inserts, updates and deletes, except while memento-syncd applies."""
+    conn = connect(tmp_path / "memento.db")
+    insert = (
+        "INSERT INTO observations (project, type, title, content, created_at, updated_at)"
+        " VALUES ('p', 'note', 't', 'c', 'x', 'x')"
+    )
+    conn.execute(insert)
+    conn.execute("UPDATE observations SET title = 'u'")
+    conn.execute("DELETE FROM observations")
+    assert conn.execute("SELECT count(*) FROM sync_changes").fetchone()[0] == 3
+    with write(conn), applying(conn):
+        conn.execute(insert)
+    assert conn.execute("SELECT count(*) FROM sync_changes").fetchone()[0] == 3
+    conn.execute(insert)
+    assert conn.execute("SELECT count(*) FROM sync_changes").fetchone()[0] == 4
+
+
+def test_a_database_locked_too_long_gives_a_clear_error(tmp_path: Path) -> None:
+    """Another program holding the write lock ends in LocalStoreBusy naming the file."""
+    path = tmp_path / "memento.db"
+    connect(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    mine = sqlite3.connect(path, timeout=0.05, isolation_level=None)
+    with pytest.raises(LocalStoreBusy, match=re.escape(str(path))), write(mine, path):
+        pass
+    holder.execute("ROLLBACK")
+    with write(mine, path):
+        pass
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    """Garbage where memento.db should be is reported with its path."""
+    path = tmp_path / "memento.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(LocalStoreError, match=r"memento\.db"):
+        connect(path)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_shows_on_a_terminal_only_for_big_transfers() -> None:
+    """Above a thousand observations a terminal gets a bar; small ones and pipes get nothing."""
+    tty = _Terminal()
+    progress = ProgressLine(tty)
+    progress("push p", 10, 20)
+    assert tty.getvalue() == ""
+    progress("push p", 1500, 3000)
+    progress.finish()
+    assert "push p [" in tty.getvalue()
+    assert "1500/3000" in tty.getvalue()
+    pipe = io.StringIO()
+    quiet = ProgressLine(pipe)
+    quiet("pull p", 5000, None)
+    assert pipe.getvalue() == ""
