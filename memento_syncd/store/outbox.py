@@ -56,6 +56,16 @@ GROUP BY c.obs_id
 """
 
 
+_HELD = "SELECT obs_id FROM sync_conflicts WHERE resolved_at IS NULL"
+_LOG_IN_ORDER = """
+SELECT c.obs_id, coalesce(o.project, json_extract(so.base, '$.project'))
+FROM sync_changes c
+LEFT JOIN observations o ON o.id = c.obs_id
+LEFT JOIN sync_objects so ON so.obs_id = c.obs_id
+ORDER BY c.seq
+"""
+
+
 def pending_projects(conn: sqlite3.Connection) -> list[str]:
     """Projects with local changes waiting to be pushed."""
     query = f"SELECT DISTINCT project FROM ({_PENDING}) WHERE project IS NOT NULL"  # noqa: S608
@@ -80,11 +90,7 @@ def next_batch(conn: sqlite3.Connection, project: str, limit: int, now: str) -> 
     items: list[Outgoing] = []
     skipped: list[tuple[int, str]] = []
     with write(conn):
-        query = (
-            f"SELECT obs_id, last_seq FROM ({_PENDING})"  # noqa: S608 - constant text
-            " WHERE project = ? ORDER BY first_seq LIMIT ?"
-        )
-        for obs_id, max_seq in conn.execute(query, (project, limit)).fetchall():
+        for obs_id, max_seq in _oldest_pending(conn, project, limit):
             try:
                 outgoing = _outgoing(conn, obs_id, max_seq, now)
             except InvalidInput as exc:
@@ -101,6 +107,27 @@ def next_batch(conn: sqlite3.Connection, project: str, limit: int, now: str) -> 
             else:
                 items.append(outgoing)
     return Batch(project, tuple(items), tuple(skipped))
+
+
+def _oldest_pending(conn: sqlite3.Connection, project: str, limit: int) -> list[tuple[int, int]]:
+    """The ``limit`` observations of ``project`` changed longest ago, with their last entry.
+
+    Walks the log in sequence order and stops as soon as it has enough, so a batch costs
+    the same whether ten or a hundred thousand changes wait.
+    """
+    held = {row[0] for row in conn.execute(_HELD)}
+    chosen: dict[int, None] = {}
+    cur = conn.execute(_LOG_IN_ORDER)
+    try:
+        for obs_id, owner in cur:
+            if owner == project and obs_id not in held and obs_id not in chosen:
+                chosen[obs_id] = None
+                if len(chosen) == limit:
+                    break
+    finally:
+        cur.close()
+    last = "SELECT max(seq) FROM sync_changes WHERE obs_id = ?"
+    return [(obs_id, conn.execute(last, (obs_id,)).fetchone()[0]) for obs_id in chosen]
 
 
 def _outgoing(conn: sqlite3.Connection, obs_id: int, max_seq: int, now: str) -> Outgoing | None:
