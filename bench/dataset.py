@@ -78,6 +78,7 @@ def batches(items: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]
 
 ZIPF_WORDS = 30_000  # vocabulary size
 ZIPF_EXPONENT = 1.0  # weight of the word of rank r is r ** -ZIPF_EXPONENT, as in English
+DEDUP_THRESHOLD = 0.85  # the client's default sync.similarity_threshold
 _ONSETS = ("", "b", "c", "d", "f", "g", "h", "l", "m", "n", "p", "r", "s", "t", "v", "w", "st",
            "tr", "ch", "th", "sh", "pr", "bl", "gr")  # fmt: skip
 _NUCLEI = ("a", "e", "i", "o", "u", "ea", "ou", "io", "ai", "y")
@@ -134,6 +135,25 @@ class ZipfText:
             end = "." if words[position].endswith(".") else ""
             words[position] = self.rng.choice(self.words[len(self.words) // 2 :]) + end
         return " ".join(words)
+
+
+def changed_copy(
+    gen: ZipfText, title: str, content: str, edits: tuple[int, int], similar: bool
+) -> str:
+    """``content`` with ``edits`` (a range) words changed: a near twin of the original or not.
+
+    ``similar`` asks for a Jaccard of word sets above ``DEDUP_THRESHOLD`` (near twin) or
+    at most it (near miss), as ``memento_syncd.core.similarity.is_similar`` decides.
+    """
+    from memento_syncd.core.similarity import is_similar, token_ids, word_set
+
+    original = token_ids(word_set(title, content))
+    for _ in range(100):
+        changed = gen.near_copy(content, gen.rng.randint(*edits))
+        tokens = token_ids(word_set(title, changed))
+        if changed != content and is_similar(original, tokens, DEDUP_THRESHOLD) == similar:
+            return changed
+    raise BenchError("could not make a changed copy of the kind asked for")
 
 
 def app_row(project: str, index: int, title: str, content: str) -> tuple[Any, ...]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 
@@ -39,6 +38,8 @@ def run_login(args: argparse.Namespace) -> int:
     The token is checked for shape before anything is written, and the config only
     changes once the token file is in place: a failed login leaves both as they were.
     """
+    import asyncio
+
     from memento_syncd.client.home import Home, TokenError, save_token, update_sync_config
     from memento_syncd.client.transport import AuthRefused, Transport, TransportError
     from memento_syncd.core.config import ConfigError

@@ -73,4 +73,5 @@ def make_app(store: ServerStore, limits: Limits | None = None) -> web.Applicatio
     app.router.add_post("/api/sync/push", handlers.push)
     app.router.add_post("/api/sync/pull", handlers.pull)
     app.router.add_get("/api/sync/projects", handlers.projects)
+    app.router.add_get("/api/sync/stream", handlers.stream)
     return app

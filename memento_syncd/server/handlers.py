@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -134,6 +135,34 @@ async def projects(request: web.Request) -> web.Response:
     names = await request.app[STORE].projects(who)
     request[LOG_FIELDS].update(returned=len(names))
     return json_response({"projects": names})
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    """GET /api/sync/stream: a WebSocket telling a daemon which projects just changed.
+
+    Each message is ``{"project": P, "seq": N}`` right after a push commits. It carries
+    no data: the daemon pulls as usual, so a missed message costs only latency.
+    """
+    who = await authenticate(request)
+    socket = web.WebSocketResponse(heartbeat=30.0)
+    await socket.prepare(request)
+    subscription = request.app[HUB].subscribe(who.team_id)
+    request[LOG_FIELDS].update(stream=True)
+    receiving = asyncio.ensure_future(socket.receive())
+    try:
+        while not socket.closed:
+            news = asyncio.ensure_future(subscription.next())
+            done, _ = await asyncio.wait({news, receiving}, return_when=asyncio.FIRST_COMPLETED)
+            if receiving in done:  # the client closed or sent something: we only talk
+                news.cancel()
+                break
+            for project, seq in news.result():
+                await socket.send_json({"project": project, "seq": seq})
+    finally:
+        receiving.cancel()
+        subscription.close()
+        await socket.close()
+    return socket
 
 
 async def health(request: web.Request) -> web.Response:

@@ -1,7 +1,8 @@
 """Post-commit notifications: tells subscribers that a team's project has news.
 
-Push handlers publish after their transaction commits. Subscribers (the realtime
-endpoint of the daemon issue) wait on the latest sequence of a team's project.
+Push handlers publish after their transaction commits. A waiter waits on the latest
+sequence of one team's project; a subscriber (the realtime stream a daemon keeps open)
+gets every ``(project, seq)`` of its team, newest state only if it falls behind.
 """
 
 from __future__ import annotations
@@ -18,6 +19,19 @@ class Hub:
         self._waiters: defaultdict[tuple[int, str], dict[asyncio.Future[int], int]] = defaultdict(
             dict
         )
+        self._subscribers: dict[int, set[Subscription]] = {}
+
+    def subscribe(self, team_id: int) -> Subscription:
+        """Follow every commit of a team; close the subscription when done."""
+        subscription = Subscription(self, team_id)
+        self._subscribers.setdefault(team_id, set()).add(subscription)
+        return subscription
+
+    def _unsubscribe(self, subscription: Subscription) -> None:
+        team = self._subscribers.get(subscription.team_id, set())
+        team.discard(subscription)
+        if not team:
+            self._subscribers.pop(subscription.team_id, None)
 
     def publish(self, team_id: int, project: str, seq: int) -> None:
         """Record that ``seq`` committed for a team's project and wake its waiters."""
@@ -25,6 +39,8 @@ class Hub:
         if seq <= self._latest.get(key, 0):
             return
         self._latest[key] = seq
+        for subscription in self._subscribers.get(team_id, ()):
+            subscription.notify(project, seq)
         for waiter, after in list(self._waiters.get(key, {}).items()):
             if seq > after and not waiter.done():
                 waiter.set_result(seq)
@@ -44,3 +60,29 @@ class Hub:
             waiters.pop(waiter, None)
             if not waiters:
                 self._waiters.pop(key, None)
+
+
+class Subscription:
+    """Commits of one team as ``(project, seq)``; a slow reader sees each project's latest."""
+
+    def __init__(self, hub: Hub, team_id: int) -> None:
+        self._hub = hub
+        self.team_id = team_id
+        self._pending: dict[str, int] = {}
+        self._ready = asyncio.Event()
+
+    def notify(self, project: str, seq: int) -> None:
+        """Called by the hub on a commit."""
+        self._pending[project] = max(seq, self._pending.get(project, 0))
+        self._ready.set()
+
+    async def next(self) -> list[tuple[str, int]]:
+        """Wait for news; returns every project that changed since the last call."""
+        await self._ready.wait()
+        self._ready.clear()
+        news, self._pending = sorted(self._pending.items()), {}
+        return news
+
+    def close(self) -> None:
+        """Stop following the team."""
+        self._hub._unsubscribe(self)

@@ -214,6 +214,17 @@ def openapi_document(limits: Limits) -> dict[str, Any]:
                     "responses": {"200": _json("Projects", "ok"), **_errors(401)},
                 }
             },
+            "/api/sync/stream": {
+                "get": {
+                    "summary": "WebSocket of {project, seq} messages after each commit of the"
+                    " caller's team (upgrade required)",
+                    "security": [{"bearer": []}],
+                    "responses": {
+                        "101": {"description": "switching to WebSocket"},
+                        **_errors(401),
+                    },
+                }
+            },
             "/api/health": {
                 "get": {"summary": "Liveness", "responses": {"200": _json("Health", "ok")}}
             },

@@ -1,0 +1,125 @@
+"""``memento-syncd run|status|push|pull|sync|pause|resume``: the daemon and its socket.
+
+``status`` is typed by people in a terminal: this module imports only the standard
+library at the top, and the daemon itself only when ``run`` starts it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from memento_syncd.cli.common import CommandError
+
+NO_DAEMON_EXIT = 3
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the daemon's commands."""
+    run = commands.add_parser("run", help="run the sync daemon in the foreground")
+    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    run.set_defaults(handler=run_daemon)
+    status = commands.add_parser("status", help="ask the running daemon how sync goes")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(handler=run_status)
+    for name, helptext in (("push", "push now"), ("pull", "pull now"), ("sync", "push, then pull")):
+        action = commands.add_parser(name, help=f"{helptext}, through the daemon")
+        action.add_argument("--project", help="only this project")
+        action.set_defaults(handler=run_action, op=name)
+    for name, helptext in (("pause", "stop syncing until resumed"), ("resume", "sync again")):
+        action = commands.add_parser(name, help=helptext)
+        action.set_defaults(handler=run_action, op=name, project=None)
+
+
+def _socket_path() -> Any:
+    import os
+    from pathlib import Path
+
+    root = Path(os.environ.get("MEMENTO_HOME") or Path.home() / ".memento").expanduser()
+    config = root / "config.json"
+    try:
+        sync = json.loads(config.read_text(encoding="utf-8")).get("sync") or {}
+        custom = sync.get("socket_path") if isinstance(sync, dict) else None
+    except (OSError, ValueError, AttributeError):
+        custom = None
+    if isinstance(custom, str) and custom:
+        path = Path(custom).expanduser()
+        return path if path.is_absolute() else root / path
+    return root / "syncd.sock"
+
+
+def _ask(payload: dict[str, Any], timeout: float = 600.0) -> Any:
+    from memento_syncd.daemon.control_client import DaemonError, NoDaemon, request
+
+    try:
+        return request(_socket_path(), payload, timeout)
+    except NoDaemon as exc:
+        raise CommandError(f"{exc}; start it with 'memento-syncd run'", NO_DAEMON_EXIT) from exc
+    except DaemonError as exc:
+        raise CommandError(f"the daemon says: {exc}") from exc
+    except OSError as exc:
+        raise CommandError(f"cannot talk to the daemon: {exc}") from exc
+
+
+def run_status(args: argparse.Namespace) -> int:
+    """Print the daemon's state (exit 3 when none runs)."""
+    state = _ask({"op": "status"}, timeout=10.0)
+    if args.json:
+        print(json.dumps(state, indent=2, ensure_ascii=False))
+        return 0
+    print(f"memento-syncd {state['version']} (pid {state['pid']}), home {state['home']}")
+    print(f"server:     {state['server_url'] or 'not configured'} ({state['connection']})")
+    print(f"pending:    {state['pending']} local change(s) not yet pushed")
+    print(f"conflicts:  {state['conflicts']}")
+    print(f"next pull:  {state['next_pull'] or '-'}")
+    if state["last_error"]:
+        print(f"last error: {state['last_error']}")
+    for name, when in (state.get("retry") or {}).items():
+        print(f"retry {name}: {when}")
+    for p in state["projects"]:
+        print(
+            f"  {p['project_id']}: pushed {p['push_count']} (last {p['last_push'] or 'never'}),"
+            f" pulled {p['pull_count']} (last {p['last_pull'] or 'never'}),"
+            f" pending {p['pending']}"
+        )
+    for row in state.get("skipped") or []:
+        print(f"  row {row['id']} cannot be synced: {row['reason']}")
+    return 0
+
+
+def run_action(args: argparse.Namespace) -> int:
+    """push, pull, sync, pause or resume through the daemon."""
+    answer = _ask({"op": args.op, "project": args.project})
+    if args.op in ("pause", "resume"):
+        print("paused" if answer["paused"] else "resumed")
+        return 0
+    for what, reports in answer.items():
+        for r in reports:
+            moved = r["sent"] if what == "push" else r["received"]
+            print(f"{r['project_id']}: {what} {moved} {json.dumps(r['outcomes'])}")
+    return 0
+
+
+def run_daemon(args: argparse.Namespace) -> int:
+    """Run the daemon in the foreground until SIGTERM or SIGINT."""
+    import asyncio
+
+    from memento_syncd.cli.session import utc_now
+    from memento_syncd.client.home import Home
+    from memento_syncd.daemon.lock import AlreadyRunning
+    from memento_syncd.daemon.runtime import Daemon
+    from memento_syncd.logs import configure_logging
+    from memento_syncd.store.db import LocalStoreError
+
+    configure_logging(args.log_level)
+    daemon = Daemon(Home.from_env(), utc_now)
+    try:
+        asyncio.run(daemon.run())
+    except AlreadyRunning as exc:
+        raise CommandError(str(exc)) from exc
+    except LocalStoreError as exc:
+        raise CommandError(str(exc)) from exc
+    except OSError as exc:
+        raise CommandError(f"cannot start the daemon: {exc}") from exc
+    return 0

@@ -1,0 +1,1 @@
+"""The long-running daemon: scheduler, watcher, realtime subscription, control socket."""

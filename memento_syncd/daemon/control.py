@@ -1,0 +1,89 @@
+"""The control socket server: typed requests in, one answer each, one error shape."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from memento_syncd.daemon.protocol import MAX_LINE, ProtocolError, error, ok, parse_request
+
+log = structlog.get_logger("memento_syncd.daemon")
+
+Dispatcher = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+class ControlError(Exception):
+    """A request that failed; ``code`` and message go back to the client."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ControlServer:
+    """A Unix socket at ``path`` (mode 0600) answering one JSON line per request line."""
+
+    def __init__(self, path: Path, dispatch: Dispatcher) -> None:
+        self.path = path
+        self._dispatch = dispatch
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> None:
+        """Listen; a socket file left by a crashed daemon (we hold the lock) is replaced."""
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        old = os.umask(0o177)  # the socket is created 0600, never briefly wider
+        try:
+            self._server = await asyncio.start_unix_server(
+                self._serve, path=str(self.path), limit=MAX_LINE
+            )
+        finally:
+            os.umask(old)
+        os.chmod(self.path, 0o600)
+
+    async def close(self) -> None:
+        """Stop listening and remove the socket file."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    line = await reader.readline()
+                except ValueError:
+                    writer.write(error("too_large", f"request longer than {MAX_LINE} bytes"))
+                    break
+                if not line:
+                    break
+                writer.write(await self._answer(line))
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    async def _answer(self, line: bytes) -> bytes:
+        try:
+            return ok(await self._dispatch(parse_request(line)))
+        except ProtocolError as exc:
+            return error(exc.code, exc.message)
+        except ControlError as exc:
+            return error(exc.code, exc.message)
+        except Exception as exc:  # a bug of ours: answer, log, keep serving
+            log.exception("control request failed")
+            return error("internal", f"{type(exc).__name__}: {exc}")

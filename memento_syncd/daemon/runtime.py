@@ -1,0 +1,367 @@
+"""The daemon's wiring: config, device database, server link, loops, control socket, signals.
+
+Decisions stay in core (backoff, health) and client (push, pull); this module only
+starts things, routes events to them and stops them cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import signal
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from memento_syncd import __version__
+from memento_syncd.client.engine import Report, SyncEngine
+from memento_syncd.client.home import Home, TokenError, load_config, load_token
+from memento_syncd.client.localdb import LocalDB
+from memento_syncd.client.transport import Transport, TransportError
+from memento_syncd.core.backoff import Backoff, Health
+from memento_syncd.core.config import ConfigError, SyncConfig
+from memento_syncd.daemon.control import ControlServer
+from memento_syncd.daemon.lock import HomeLock
+from memento_syncd.daemon.notify import SystemdNotifier
+from memento_syncd.daemon.realtime import RealtimeLink, sleep_or
+from memento_syncd.daemon.watcher import HomeWatcher
+from memento_syncd.store.db import LocalStoreError
+
+log = structlog.get_logger("memento_syncd.daemon")
+
+FALLBACK_CHECK_SECONDS = 30.0
+SyncFailure = (TransportError, LocalStoreError)
+
+
+class Daemon:
+    """One device's hands-off sync, for the lifetime of ``run``."""
+
+    def __init__(
+        self,
+        home: Home,
+        clock: Callable[[], datetime],
+        draw: Callable[[float, float], float] = random.uniform,
+        fallback_seconds: float = FALLBACK_CHECK_SECONDS,
+    ) -> None:
+        self.home = home
+        self.clock = clock
+        self._draw = draw
+        self.fallback_seconds = fallback_seconds
+        self.config = SyncConfig()
+        self.config_error: str | None = None
+        self.paused = False
+        self.health: dict[str, Health] = {"push": Health(), "pull": Health(), "realtime": Health()}
+        self.backoff = Backoff(base=1.0, cap=180.0)
+        self.db = LocalDB(home.db)
+        self.engine: SyncEngine | None = None
+        self._transport: Transport | None = None
+        self._realtime: RealtimeLink | None = None
+        self._stop = asyncio.Event()
+        self._push_wanted = asyncio.Event()
+        self._pull_wanted = asyncio.Event()
+        self._pull_projects: set[str | None] = set()
+        self._push_lock = asyncio.Lock()
+        self._pull_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._realtime_task: asyncio.Task[None] | None = None
+        self._data_version: int | None = None
+        self.scheduler = AsyncIOScheduler()
+        self.notifier = SystemdNotifier()
+        self.lock = HomeLock(home.root / "syncd.lock")
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until SIGTERM or SIGINT (or ``stop()``); the caller handles startup errors."""
+        self.lock.acquire()
+        try:
+            await self._start()
+            await self._stop.wait()
+        finally:
+            await self._shutdown()
+            self.lock.release()
+
+    def stop(self) -> None:
+        """Ask the daemon to finish."""
+        self._stop.set()
+
+    async def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._load_config(first=True)
+        await self.db.open()
+        self._data_version = await self.db.run(_data_version)
+        self.control = ControlServer(self.home.socket_path(self.config), self._dispatch)
+        await self.control.start()
+        for signum, handler in ((signal.SIGTERM, self.stop), (signal.SIGINT, self.stop),
+                                (signal.SIGHUP, lambda: self.reload(force=True))):  # fmt: skip
+            loop.add_signal_handler(signum, handler)
+        self.watcher = HomeWatcher(self.home.root, self.home.db, self.home.config, self._on_file)
+        self.watcher.start(loop)
+        self.scheduler.start()
+        await self._apply_config()
+        for work in (self._push_loop, self._pull_loop, self._fallback_loop, self._watchdog_loop):
+            self._tasks.append(asyncio.create_task(work()))
+        self.request_push()
+        self.notifier.send("READY=1", f"STATUS={self._summary()}")
+        log.info("daemon started", pid=os.getpid(), home=str(self.home.root),
+                 server_url=self.config.server_url, version=__version__)  # fmt: skip
+
+    async def _shutdown(self) -> None:
+        self.notifier.send("STOPPING=1")
+        tasks = [*self._tasks, *([self._realtime_task] if self._realtime_task else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            self.scheduler.shutdown(wait=False)
+        if hasattr(self, "watcher"):
+            self.watcher.stop()
+        if hasattr(self, "control"):
+            await self.control.close()
+        if self._transport is not None:
+            await self._transport.__aexit__(None, None, None)
+        await self.db.close()
+        log.info("daemon stopped")
+
+    # ---- configuration ------------------------------------------------------------------
+
+    def _load_config(self, first: bool = False) -> bool:
+        try:
+            config = load_config(self.home)
+        except ConfigError as exc:
+            if str(exc) != self.config_error:
+                log.warning("bad config; keeping the last good settings", error=str(exc))
+            self.config_error = str(exc)
+            return False
+        self.config_error = None
+        changed = config != self.config
+        self.config = config
+        if changed and not first:
+            log.info("config reloaded", server_url=config.server_url)
+        return changed or first
+
+    def reload(self, force: bool = False) -> None:
+        """Re-read config.json (a file event; SIGHUP and the control socket force it).
+
+        Settings that did not change are left alone, unless forced (a new token, say).
+        """
+        if self._load_config() or force:
+            task = asyncio.get_running_loop().create_task(self._apply_config())
+            self._tasks.append(task)
+
+    async def _apply_config(self) -> None:
+        config = self.config
+        token = None
+        if config.server_url:
+            try:
+                token = load_token(self.home)
+            except TokenError as exc:
+                self.config_error = str(exc)
+                log.warning("no usable token", error=str(exc))
+        async with self._push_lock, self._pull_lock:  # let a sync in flight finish first
+            if self._transport is not None:
+                await self._transport.__aexit__(None, None, None)
+                self._transport, self.engine = None, None
+            if config.server_url and token:
+                self._transport = await Transport(config.server_url, token).__aenter__()
+                self.engine = SyncEngine(self.db, self._transport, config, self.clock)
+        self._schedule_pulls()
+        await self._restart_realtime(token)
+        self.request_push()
+        self.request_pull(None)
+
+    def _schedule_pulls(self) -> None:
+        job = self.scheduler.get_job("pull")
+        if job is not None:
+            job.remove()
+        if self.config.auto_pull and self.engine is not None:
+            self.scheduler.add_job(
+                self.request_pull, "interval", args=[None], id="pull",
+                seconds=self.config.pull_interval_seconds, coalesce=True, max_instances=1,
+                misfire_grace_time=None,
+            )  # fmt: skip
+            if self.paused:
+                self.scheduler.pause_job("pull")
+
+    async def _restart_realtime(self, token: str | None) -> None:
+        if self._realtime_task is not None:
+            self._realtime_task.cancel()
+            await asyncio.gather(self._realtime_task, return_exceptions=True)
+            self._realtime_task, self._realtime = None, None
+        if self.config.realtime and self.config.server_url and token:
+            self._realtime = RealtimeLink(self.config.server_url, token)
+            self._realtime_task = asyncio.create_task(self._realtime_loop(self._realtime))
+
+    # ---- events -------------------------------------------------------------------------
+
+    def _on_file(self, kind: str) -> None:
+        if kind == "config":
+            self.reload()
+        else:
+            self.request_push()
+
+    def request_push(self) -> None:
+        """Something may have changed locally: push soon (coalesced with pushes in flight)."""
+        self._push_wanted.set()
+
+    def request_pull(self, project: str | None) -> None:
+        """Pull ``project`` (None: every project) soon, coalesced."""
+        self._pull_projects.add(project)
+        self._pull_wanted.set()
+
+    # ---- loops --------------------------------------------------------------------------
+
+    async def _push_loop(self) -> None:
+        while True:
+            await self._push_wanted.wait()
+            self._push_wanted.clear()
+            if self.paused or self.engine is None:
+                continue
+            await self._wait_for_retry("push")
+            if not await self._local_changes():
+                continue
+            await self.push(None, manual=False)
+
+    async def _pull_loop(self) -> None:
+        while True:
+            await self._pull_wanted.wait()
+            self._pull_wanted.clear()
+            wanted, self._pull_projects = self._pull_projects, set()
+            if self.paused or self.engine is None:
+                continue
+            await self._wait_for_retry("pull")
+            for project in [None] if None in wanted else sorted(p for p in wanted if p):
+                await self.pull(project, manual=False)
+
+    async def _fallback_loop(self) -> None:
+        """Events get lost on some filesystems: look for changes now and then anyway."""
+        while True:
+            await asyncio.sleep(self.fallback_seconds)
+            self.request_push()
+
+    async def _watchdog_loop(self) -> None:
+        interval = self.notifier.watchdog_interval
+        if interval is None:
+            return
+        while True:
+            self.notifier.send("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
+    async def _realtime_loop(self, link: RealtimeLink) -> None:
+        async def caught_up() -> None:
+            self._healthy("realtime")
+            self.request_pull(None)
+
+        while True:
+            try:
+                await link.run(self.request_pull, caught_up)
+                error = "realtime connection closed by the server"
+            except Exception as exc:  # noqa: BLE001 - any failure means: reconnect later
+                error = f"realtime connection failed: {exc or type(exc).__name__}"
+            self._failed("realtime", error)
+            await self._wait_for_retry("realtime")
+
+    async def _wait_for_retry(self, what: str) -> None:
+        due = self.health[what].next_attempt
+        if due is not None:
+            await sleep_or(self._stop, due - time.monotonic())
+
+    async def _local_changes(self) -> bool:
+        """Confirm a file event: did another connection commit, or is anything pending?"""
+        version = await self.db.run(_data_version)
+        changed = version != self._data_version
+        self._data_version = version
+        pending = await self.db.run(_has_pending)
+        return changed or pending
+
+    # ---- sync operations (loops and control socket) --------------------------------------
+
+    async def push(self, project: str | None, manual: bool = True) -> list[Report]:
+        """Push now; failures are recorded and retried with backoff."""
+        if self.engine is None:
+            raise RuntimeError(self.config_error or "no sync server configured")
+        async with self._push_lock:
+            try:
+                reports = await self.engine.push(project)
+            except SyncFailure as exc:
+                self._failed("push", str(exc))
+                asyncio.get_running_loop().call_later(0, self.request_push)
+                if manual:
+                    raise
+                return []
+        self._healthy("push")
+        return reports
+
+    async def pull(self, project: str | None, manual: bool = True) -> list[Report]:
+        """Pull now; failures are recorded and retried with backoff."""
+        if self.engine is None:
+            raise RuntimeError(self.config_error or "no sync server configured")
+        async with self._pull_lock:
+            try:
+                reports = await self.engine.pull(project)
+            except SyncFailure as exc:
+                self._failed("pull", str(exc))
+                self.request_pull(project)
+                if manual:
+                    raise
+                return []
+        self._healthy("pull")
+        return reports
+
+    def pause(self) -> None:
+        """Stop syncing until resumed (the control socket still answers)."""
+        self.paused = True
+        if self.scheduler.get_job("pull"):
+            self.scheduler.pause_job("pull")
+
+    def resume(self) -> None:
+        """Sync again, catching up at once."""
+        self.paused = False
+        if self.scheduler.get_job("pull"):
+            self.scheduler.resume_job("pull")
+        self.request_push()
+        self.request_pull(None)
+
+    def _failed(self, what: str, error: str) -> None:
+        state = self.health[what].failed(error, time.monotonic(), self.backoff, self._draw)
+        if state.changed:
+            log.warning(f"{what} failing", error=error, retry_in=round(
+                (state.next_attempt or 0) - time.monotonic(), 1))  # fmt: skip
+            self.notifier.send(f"STATUS={what} failing: {error[:200]}")
+        self.health[what] = state.quiet()
+
+    def _healthy(self, what: str) -> None:
+        state = self.health[what].succeeded()
+        if state.changed:
+            log.info(f"{what} working again")
+            self.notifier.send(f"STATUS={self._summary()}")
+        self.health[what] = state.quiet()
+
+    @property
+    def realtime_link(self) -> RealtimeLink | None:
+        """The realtime subscription, if one is configured."""
+        return self._realtime
+
+    def _summary(self) -> str:
+        if self.engine is None:
+            return "idle: no sync server configured"
+        return f"syncing with {self.config.server_url}" + (" (paused)" if self.paused else "")
+
+    async def _dispatch(self, request: dict[str, Any]) -> Any:
+        from memento_syncd.daemon.commands import dispatch
+
+        return await dispatch(self, request)
+
+
+def _data_version(conn: Any) -> int:
+    return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+
+def _has_pending(conn: Any) -> bool:
+    return bool(conn.execute("SELECT EXISTS (SELECT 1 FROM sync_changes)").fetchone()[0])
