@@ -1,0 +1,58 @@
+"""GET /api/sync/stream: a WebSocket that names the project right after each commit."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+
+from tests.conftest import Api, obs
+
+
+async def test_a_commit_is_announced_to_the_team(api: Api) -> None:
+    """A teammate's push arrives as {project, seq}; another team hears nothing."""
+    alice = await api.token("acme", "alice")
+    bob = await api.token("acme", "bob")
+    other = await api.token("umbrella", "carol")
+    url = api.url + "/api/sync/stream"
+    async with (
+        api.session.ws_connect(url, headers={"Authorization": f"Bearer {bob}"}) as ours,
+        api.session.ws_connect(url, headers={"Authorization": f"Bearer {other}"}) as theirs,
+    ):
+        await asyncio.sleep(0.05)
+        await api.push(alice, "web", [obs("a")])
+        message = await asyncio.wait_for(ours.receive_json(), 5)
+        assert message["project"] == "web"
+        assert isinstance(message["seq"], int)
+        try:
+            await asyncio.wait_for(theirs.receive(), 0.3)
+            heard = True
+        except TimeoutError:
+            heard = False
+        assert not heard
+
+
+async def test_unchanged_pushes_announce_nothing(api: Api) -> None:
+    """A replayed push writes nothing and so wakes nobody."""
+    alice = await api.token()
+    await api.push(alice, "p", [obs("a")])
+    url = api.url + "/api/sync/stream"
+    async with api.session.ws_connect(url, headers={"Authorization": f"Bearer {alice}"}) as ws:
+        await asyncio.sleep(0.05)
+        await api.push(alice, "p", [obs("a")])
+        try:
+            await asyncio.wait_for(ws.receive(), 0.3)
+            heard = True
+        except TimeoutError:
+            heard = False
+        assert not heard
+
+
+async def test_the_stream_needs_a_token(api: Api) -> None:
+    """Without a valid token the upgrade is refused with 401."""
+    try:
+        async with api.session.ws_connect(api.url + "/api/sync/stream"):
+            refused = None
+    except aiohttp.WSServerHandshakeError as exc:
+        refused = exc.status
+    assert refused == 401
