@@ -36,6 +36,7 @@ from memento_syncd.store.db import LocalStoreError
 log = structlog.get_logger("memento_syncd.daemon")
 
 FALLBACK_CHECK_SECONDS = 30.0
+RECHECK_DELAYS = (0.002, 0.005, 0.01, 0.02, 0.04, 0.08)
 SyncFailure = (TransportError, LocalStoreError)
 
 
@@ -71,6 +72,7 @@ class Daemon:
         self._tasks: list[asyncio.Task[None]] = []
         self._realtime_task: asyncio.Task[None] | None = None
         self._data_version: int | None = None
+        self._rechecks = 0
         self.scheduler = AsyncIOScheduler()
         self.notifier = SystemdNotifier()
         self.lock = HomeLock(home.root / "syncd.lock")
@@ -201,6 +203,7 @@ class Daemon:
     # ---- events -------------------------------------------------------------------------
 
     def _on_file(self, kind: str) -> None:
+        log.debug("file event", kind=kind)
         if kind == "config":
             self.reload()
         else:
@@ -225,8 +228,11 @@ class Daemon:
                 continue
             await self._wait_for_retry("push")
             if not await self._local_changes():
+                self._recheck_soon()
                 continue
-            await self.push(None, manual=False)
+            self._rechecks = 0
+            reports = await self.push(None, manual=False)
+            log.debug("pushed", sent={r.project: r.sent for r in reports})
 
     async def _pull_loop(self) -> None:
         while True:
@@ -237,7 +243,18 @@ class Daemon:
                 continue
             await self._wait_for_retry("pull")
             for project in [None] if None in wanted else sorted(p for p in wanted if p):
-                await self.pull(project, manual=False)
+                reports = await self.pull(project, manual=False)
+                log.debug("pulled", received={r.project: r.received for r in reports})
+
+    def _recheck_soon(self) -> None:
+        """An event came before its commit was visible (the WAL is written before the commit
+        completes): look again a few times, shortly, rather than wait for the next event."""
+        if self._rechecks < len(RECHECK_DELAYS):
+            delay = RECHECK_DELAYS[self._rechecks]
+            self._rechecks += 1
+            asyncio.get_running_loop().call_later(delay, self.request_push)
+        else:
+            self._rechecks = 0
 
     async def _fallback_loop(self) -> None:
         """Events get lost on some filesystems: look for changes now and then anyway."""
