@@ -16,8 +16,9 @@ class RealtimeLink:
     catch up on whatever was missed while disconnected.
     """
 
-    def __init__(self, base_url: str, token: str) -> None:
+    def __init__(self, base_url: str, token: str, device_id: str = "") -> None:
         self._url = base_url.rstrip("/") + "/api/sync/stream"
+        self._params = {"device_id": device_id} if device_id else {}
         self._token = token
         self.connected = False
 
@@ -31,7 +32,7 @@ class RealtimeLink:
         headers = {"Authorization": f"Bearer {self._token}"}
         async with (
             aiohttp.ClientSession(timeout=timeout, headers=headers) as session,
-            session.ws_connect(self._url, heartbeat=30.0) as socket,
+            session.ws_connect(self._url, heartbeat=30.0, params=self._params) as socket,
         ):
             self.connected = True
             try:

@@ -197,7 +197,8 @@ class Daemon:
             await asyncio.gather(self._realtime_task, return_exceptions=True)
             self._realtime_task, self._realtime = None, None
         if self.config.realtime and self.config.server_url and token:
-            self._realtime = RealtimeLink(self.config.server_url, token)
+            device = await self.db.run(_device_id)
+            self._realtime = RealtimeLink(self.config.server_url, token, device)
             self._realtime_task = asyncio.create_task(self._realtime_loop(self._realtime))
 
     # ---- events -------------------------------------------------------------------------
@@ -378,6 +379,10 @@ class Daemon:
 
 def _data_version(conn: Any) -> int:
     return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+
+def _device_id(conn: Any) -> str:
+    return str(conn.execute("SELECT value FROM sync_meta WHERE key = 'device_id'").fetchone()[0])
 
 
 def _has_pending(conn: Any) -> bool:

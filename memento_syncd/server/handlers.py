@@ -81,7 +81,7 @@ async def push(request: web.Request) -> web.Response:
     except Forbidden as exc:
         raise ApiError(403, "forbidden", str(exc), sync_id=exc.sync_id) from exc
     if outcome.written:
-        app[HUB].publish(who.team_id, body.project_id, outcome.head_seq)
+        app[HUB].publish(who.team_id, body.project_id, outcome.head_seq, body.device_id)
     results = []
     for result in outcome.results:
         entry: dict[str, Any] = {
@@ -140,13 +140,15 @@ async def projects(request: web.Request) -> web.Response:
 async def stream(request: web.Request) -> web.StreamResponse:
     """GET /api/sync/stream: a WebSocket telling a daemon which projects just changed.
 
-    Each message is ``{"project": P, "seq": N}`` right after a push commits. It carries
-    no data: the daemon pulls as usual, so a missed message costs only latency.
+    Each message is ``{"project": P, "seq": N}`` right after a push commits, except
+    pushes of the subscriber's own ``?device_id=``. It carries no data: the daemon pulls
+    as usual, so a missed message costs only latency.
     """
     who = await authenticate(request)
     socket = web.WebSocketResponse(heartbeat=30.0)
     await socket.prepare(request)
-    subscription = request.app[HUB].subscribe(who.team_id)
+    device = request.query.get("device_id", "")[:200]
+    subscription = request.app[HUB].subscribe(who.team_id, device)
     request[LOG_FIELDS].update(stream=True)
     receiving = asyncio.ensure_future(socket.receive())
     try:

@@ -21,9 +21,9 @@ class Hub:
         )
         self._subscribers: dict[int, set[Subscription]] = {}
 
-    def subscribe(self, team_id: int) -> Subscription:
-        """Follow every commit of a team; close the subscription when done."""
-        subscription = Subscription(self, team_id)
+    def subscribe(self, team_id: int, device_id: str = "") -> Subscription:
+        """Follow every commit of a team (but a device's own); close it when done."""
+        subscription = Subscription(self, team_id, device_id)
         self._subscribers.setdefault(team_id, set()).add(subscription)
         return subscription
 
@@ -33,14 +33,18 @@ class Hub:
         if not team:
             self._subscribers.pop(subscription.team_id, None)
 
-    def publish(self, team_id: int, project: str, seq: int) -> None:
-        """Record that ``seq`` committed for a team's project and wake its waiters."""
+    def publish(self, team_id: int, project: str, seq: int, origin: str = "") -> None:
+        """Record that ``seq`` committed for a team's project and wake its waiters.
+
+        ``origin`` is the pushing device: its own subscription is not told.
+        """
         key = (team_id, project)
         if seq <= self._latest.get(key, 0):
             return
         self._latest[key] = seq
         for subscription in self._subscribers.get(team_id, ()):
-            subscription.notify(project, seq)
+            if not origin or subscription.device_id != origin:
+                subscription.notify(project, seq)
         for waiter, after in list(self._waiters.get(key, {}).items()):
             if seq > after and not waiter.done():
                 waiter.set_result(seq)
@@ -65,9 +69,10 @@ class Hub:
 class Subscription:
     """Commits of one team as ``(project, seq)``; a slow reader sees each project's latest."""
 
-    def __init__(self, hub: Hub, team_id: int) -> None:
+    def __init__(self, hub: Hub, team_id: int, device_id: str = "") -> None:
         self._hub = hub
         self.team_id = team_id
+        self.device_id = device_id
         self._pending: dict[str, int] = {}
         self._ready = asyncio.Event()
 

@@ -56,3 +56,22 @@ async def test_the_stream_needs_a_token(api: Api) -> None:
     except aiohttp.WSServerHandshakeError as exc:
         refused = exc.status
     assert refused == 401
+
+
+async def test_a_device_is_not_told_of_its_own_pushes(api: Api) -> None:
+    """With ?device_id=, the subscriber hears teammates' commits but not its own."""
+    alice = await api.token()
+    url = api.url + "/api/sync/stream"
+    headers = {"Authorization": f"Bearer {alice}"}
+    async with api.session.ws_connect(url, headers=headers, params={"device_id": "laptop"}) as ws:
+        await asyncio.sleep(0.05)
+        await api.push(alice, "p", [obs("mine")], device_id="laptop")
+        try:
+            await asyncio.wait_for(ws.receive(), 0.3)
+            heard_own = True
+        except TimeoutError:
+            heard_own = False
+        assert not heard_own
+        await api.push(alice, "p", [obs("theirs")], device_id="desktop")
+        message = await asyncio.wait_for(ws.receive_json(), 5)
+        assert message["project"] == "p"
