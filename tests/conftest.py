@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestServer
 from memento_syncd.core.limits import Limits
 from memento_syncd.server.app import make_app
 from memento_syncd.server.storage.sqlite import SQLiteStore
+from tests.faults import FaultProxy
 
 _counter = itertools.count(1)
 
@@ -120,3 +121,13 @@ async def api(tmp_path: Path, limits: Limits) -> AsyncIterator[Api]:
     async with aiohttp.ClientSession() as session:
         yield Api(session, str(server.make_url("")).rstrip("/"), store, server.app)
     await server.close()
+
+
+@pytest.fixture
+async def proxy(api: Api) -> AsyncIterator[FaultProxy]:
+    """A fault-injecting TCP proxy in front of the test server."""
+    host, port = api.url.removeprefix("http://").split(":")
+    made = FaultProxy(host, int(port))
+    await made.start()
+    yield made
+    await made.close()

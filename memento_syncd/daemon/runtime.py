@@ -301,35 +301,34 @@ class Daemon:
     # ---- sync operations (loops and control socket) --------------------------------------
 
     async def push(self, project: str | None, manual: bool = True) -> list[Report]:
-        """Push now; failures are recorded and retried with backoff."""
-        if self.engine is None:
-            raise RuntimeError(self.config_error or "no sync server configured")
-        async with self._push_lock:
-            try:
-                reports = await self.engine.push(project)
-            except SyncFailure as exc:
-                self._failed("push", str(exc))
-                asyncio.get_running_loop().call_later(0, self.request_push)
-                if manual:
-                    raise
-                return []
-        self._healthy("push")
-        return reports
+        """Push now; a failure is recorded and retried with backoff."""
+        return await self._attempt("push", project, manual)
 
     async def pull(self, project: str | None, manual: bool = True) -> list[Report]:
-        """Pull now; failures are recorded and retried with backoff."""
-        if self.engine is None:
+        """Pull now; a failure is recorded and retried with backoff."""
+        return await self._attempt("pull", project, manual)
+
+    async def _attempt(self, what: str, project: str | None, manual: bool) -> list[Report]:
+        """One push or pull under its lock; failures reschedule it (and, if manual, raise)."""
+        engine = self.engine
+        if engine is None:
             raise RuntimeError(self.config_error or "no sync server configured")
-        async with self._pull_lock:
+        lock, run = (
+            (self._push_lock, engine.push) if what == "push" else (self._pull_lock, engine.pull)
+        )
+        async with lock:
             try:
-                reports = await self.engine.pull(project)
+                reports = await run(project)
             except SyncFailure as exc:
-                self._failed("pull", str(exc))
-                self.request_pull(project)
+                self._failed(what, str(exc))
+                if what == "push":
+                    self.request_push()
+                else:
+                    self.request_pull(project)
                 if manual:
                     raise
                 return []
-        self._healthy("pull")
+        self._healthy(what)
         return reports
 
     def pause(self) -> None:

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +15,6 @@ import pytest
 from memento_syncd.client.transport import Unreachable
 from tests.conftest import Api
 from tests.faults import Fault, FaultProxy
-
-
-@pytest.fixture
-async def proxy(api: Api) -> AsyncIterator[FaultProxy]:
-    """A fault-injecting proxy in front of the test server."""
-    host, port = api.url.removeprefix("http://").split(":")
-    made = FaultProxy(host, int(port))
-    await made.start()
-    yield made
-    await made.close()
 
 
 async def _server_count(api: Api, token: str, project: str = "p") -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -10,16 +9,6 @@ import pytest
 
 from tests.conftest import Api, obs
 from tests.faults import Fault, FaultProxy
-
-
-@pytest.fixture
-async def proxy(api: Api) -> AsyncIterator[FaultProxy]:
-    """A fault-injecting proxy in front of the test server."""
-    host, port = api.url.removeprefix("http://").split(":")
-    made = FaultProxy(host, int(port))
-    await made.start()
-    yield made
-    await made.close()
 
 
 async def _push_via(proxy: FaultProxy, token: str, body: dict[str, Any]) -> dict[str, Any]:
