@@ -132,17 +132,33 @@ def _min_overlap(size: int, t: Fraction) -> int:
     return -(-t.numerator * size // t.denominator)
 
 
-def prefix_length(size: int, threshold: Threshold) -> int:
+def prefix_length(size: int, threshold: Threshold, ell: int = 1) -> int:
     """Return how many leading tokens of a set of ``size`` to index and probe.
 
-    ``size - ceil(t * size) + 1``, exact, clamped to [0, size]: any two sets with
+    ``size - ceil(t * size) + ell``, exact, clamped to [0, size]: any two sets with
     ``J >= t`` share a token within their prefixes of this length (see the module
     docstring); a fortiori any pair with ``J > t``. An empty set has no prefix.
+
+    With ``ell > 1`` (the "l-prefix" scheme of Wang, Li and Feng, SIGMOD 2012) the
+    pair shares at least ``ell`` tokens within these longer prefixes, provided its
+    overlap is at least ``ell`` (see ``shared_needed``): the ell-th shared token, in
+    the global order, is followed in each set by at least ``overlap - ell`` shared
+    ones, so it sits within ``size - overlap + ell``, and ``overlap >= ceil(t*size)``.
     """
     t = exact_threshold(threshold)
     if size <= 0:
         return 0
-    return max(0, min(size, size - _min_overlap(size, t) + 1))
+    return max(0, min(size, size - _min_overlap(size, t) + ell))
+
+
+def shared_needed(size: int, threshold: Threshold, ell: int) -> int:
+    """How many prefix tokens a candidate must share with a probe of ``size`` (1 or ``ell``).
+
+    ``ell`` is only sound when every pair in the length range overlaps in at least
+    ``ell`` tokens; for very small sets it falls back to 1.
+    """
+    low, _ = length_bounds(size, threshold)
+    return ell if _min_overlap(low, exact_threshold(threshold)) >= ell else 1
 
 
 def length_bounds(size: int, threshold: Threshold) -> tuple[int, int]:
@@ -168,10 +184,12 @@ def ordered(tokens: Iterable[int], rank: Mapping[int, int]) -> list[int]:
     return sorted(set(tokens), key=lambda token: (rank.get(token, 0), token))
 
 
-def prefix(tokens: Iterable[int], rank: Mapping[int, int], threshold: Threshold) -> list[int]:
+def prefix(
+    tokens: Iterable[int], rank: Mapping[int, int], threshold: Threshold, ell: int = 1
+) -> list[int]:
     """Return the first ``prefix_length`` tokens of ``ordered(tokens, rank)``."""
     order = ordered(tokens, rank)
-    return order[: prefix_length(len(order), threshold)]
+    return order[: prefix_length(len(order), threshold, ell)]
 
 
 class PrefixIndex(Generic[K]):

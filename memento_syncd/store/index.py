@@ -19,6 +19,10 @@ from dataclasses import dataclass
 from memento_syncd.core import similarity
 from memento_syncd.core.hashing import content_hash
 
+# Prefixes are "l-prefixes" (see core.similarity.prefix_length): a candidate must share
+# ELL prefix tokens with the probe, not just one, which cuts candidates by orders of
+# magnitude on real text for ELL - 1 more index rows per observation.
+ELL = 3
 _REBUILD_GROWTH = 2
 _REBUILD_MIN_ROWS = 1000
 
@@ -68,7 +72,7 @@ class SimilarityIndex:
         """True when the threshold changed or the index grew much since its order was frozen."""
         rows = self.size()
         built = self._meta("index_rows")
-        if self._meta("index_threshold") != repr(self.threshold):
+        if self._meta("index_threshold") != f"{self.threshold!r}/{ELL}":
             return True
         return rows >= _REBUILD_MIN_ROWS and rows > _REBUILD_GROWTH * int(built or 0)
 
@@ -93,10 +97,11 @@ class SimilarityIndex:
             (
                 (token, obs_id)
                 for obs_id, blob in sets
-                for token in similarity.prefix(_unpack(blob), self._rank, self.threshold)
+                for token in similarity.prefix(_unpack(blob), self._rank, self.threshold, ELL)
             ),
         )
-        for key, value in (("index_threshold", repr(self.threshold)), ("index_rows", len(sets))):
+        settings = (("index_threshold", f"{self.threshold!r}/{ELL}"), ("index_rows", len(sets)))
+        for key, value in settings:
             conn.execute(
                 "INSERT OR REPLACE INTO sync_meta (key, value) VALUES (?, ?)", (key, str(value))
             )
@@ -142,7 +147,7 @@ class SimilarityIndex:
             self._rank.update(dict.fromkeys(new, 0))
         self._conn.executemany(
             "INSERT INTO sync_prefix (token, obs_id) VALUES (?, ?)",
-            ((t, obs_id) for t in similarity.prefix(tokens, self._rank, self.threshold)),
+            ((t, obs_id) for t in similarity.prefix(tokens, self._rank, self.threshold, ELL)),
         )
 
     def find_twin(self, text: Text) -> Twin | None:
@@ -164,17 +169,19 @@ class SimilarityIndex:
 
     def _best_similar(self, text: Text, tokens: frozenset[int]) -> int | None:
         topic_key = text.topic_key
-        probe = similarity.prefix(tokens, self._rank, self.threshold)
+        probe = similarity.prefix(tokens, self._rank, self.threshold, ELL)
         if not probe:
             return None
         low, high = similarity.length_bounds(len(tokens), self.threshold)
+        needed = similarity.shared_needed(len(tokens), self.threshold, ELL)
         marks = ",".join("?" * len(probe))
         rows = self._conn.execute(
-            "SELECT DISTINCT s.obs_id, s.topic_key, s.tokens FROM sync_prefix p"  # noqa: S608
-            " JOIN sync_sets s ON s.obs_id = p.obs_id"
-            f" WHERE p.token IN ({marks}) AND s.project = ? AND s.scope = ?"
-            " AND s.size BETWEEN ? AND ?",
-            (*probe, text.project, text.scope, low, high),
+            "SELECT s.obs_id, s.topic_key, s.tokens FROM ("  # noqa: S608 - only '?' marks
+            f" SELECT obs_id FROM sync_prefix WHERE token IN ({marks})"
+            " GROUP BY obs_id HAVING count(*) >= ?) c"
+            " CROSS JOIN sync_sets s ON s.obs_id = c.obs_id"
+            " WHERE s.project = ? AND s.scope = ? AND s.size BETWEEN ? AND ?",
+            (*probe, needed, text.project, text.scope, low, high),
         ).fetchall()
         best: tuple[float, int] | None = None
         for obs_id, other_key, blob in rows:

@@ -25,6 +25,7 @@ from memento_syncd.core.similarity import (
     ordered,
     prefix,
     prefix_length,
+    shared_needed,
     token_id,
     token_ids,
     word_set,
@@ -431,3 +432,24 @@ def test_candidates_never_miss_a_match(
     t = exact_threshold(threshold)
     matches = {key for key, tokens in sets.items() if exact_jaccard(query, tokens) >= t}
     assert matches <= index.candidates(query)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(0, 40), min_size=1, max_size=30, unique=True),
+    st.lists(st.integers(0, 40), max_size=6, unique=True),
+    st.sampled_from([0.5, 0.7, 0.8, 0.85, 0.9]),
+    st.integers(1, 4),
+    st.dictionaries(st.integers(0, 40), st.integers(0, 5)),
+)
+def test_l_prefixes_of_similar_sets_share_what_shared_needed_asks(
+    base: list[int], changes: list[int], threshold: float, ell: int, rank: dict[int, int]
+) -> None:
+    """Any pair with J >= t shares at least shared_needed tokens of its ell-prefixes."""
+    x = frozenset(base)
+    y = frozenset(base[: max(1, len(base) - len(changes) // 2)]) | frozenset(changes)
+    if Fraction(len(x & y), len(x | y)) < Fraction(str(threshold)):
+        return
+    shared = set(prefix(x, rank, threshold, ell)) & set(prefix(y, rank, threshold, ell))
+    assert len(shared) >= shared_needed(len(y), threshold, ell)
+    assert len(shared) >= shared_needed(len(x), threshold, ell)
