@@ -6,7 +6,8 @@ a fresh ``MEMENTO_HOME`` whose ``memento.db`` gets N observations written with p
 ``dataset.ZipfText``). Device B holds as many other observations of the same project,
 among which D exact copies and D near copies (Jaccard above 0.85) of A's. Each command
 runs as its own process, the installed ``memento`` with ``MEMENTO_HOME`` and
-``MEMENTO_SYNC_TOKEN``; its peak RSS and CPU come from ``os.wait4``:
+``MEMENTO_SYNC_TOKEN``; CPU time from ``os.wait4``, peak RSS from ``VmHWM`` (``/proc``,
+read every 50 ms; ``ru_maxrss`` carries the parent's high-water mark across exec):
 
 1. ``memento sync pull`` on B before A pushes: B's first sync, which indexes B's rows;
 2. ``memento sync push`` on A;
@@ -15,10 +16,7 @@ runs as its own process, the installed ``memento`` with ``MEMENTO_HOME`` and
 During both pulls a thread of this process writes a row into B's database every 20 ms,
 as the application would (busy timeout 10 s), and records how long each write waited.
 B must end with (its rows + N - deduplicated) live rows, deduplicated as planted.
-
-Run::
-
-    .venv/bin/python bench/client_bench.py [--count N] [--dups D] [--timeout S] [--json PATH]
+Run: ``.venv/bin/python bench/client_bench.py [--count N] [--dups D] [--timeout S]``.
 """
 
 from __future__ import annotations
@@ -49,6 +47,7 @@ WRITE_TARGET_MS = 100.0
 A_SEED, B_SEED = 3003, 4004
 WRITER_PROJECT = "bench-app"
 MODULE = "memento_syncd.cli.memento"
+_LIVE = "SELECT count(*) FROM observations WHERE project = ? AND deleted_at IS NULL"
 _APP_INSERT = (
     "INSERT INTO observations (project, type, title, content, created_at, updated_at)"
     " VALUES (?, 'note', 'app write', 'x', '2025-01-15T10:30:00Z', '2025-01-15T10:30:00Z')"
@@ -64,7 +63,6 @@ class Run:
     rss_mb: float = 0.0
     cpu_s: float = 0.0
     server_cpu_s: float | None = None
-    status: int | None = None
     finished: bool = True
     stdout: str = ""
     moved: int = 0  # observations pushed or pulled (committed), read from the database
@@ -153,6 +151,16 @@ def _count(db: Path, column: str) -> int:
     return int(row[0]) if row else 0
 
 
+def _peak_kb(pid: int) -> int:
+    """The process's peak resident set so far (``VmHWM``), in KiB; 0 once it has exited."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    except OSError:
+        return 0
+    found = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return int(found.group(1)) if found else 0
+
+
 def run_memento(home: Path, token: str, action: str, args: argparse.Namespace, pid: int) -> Run:
     """Run ``memento sync ACTION`` for ``home`` to its end (or ``--timeout``), measured."""
     env = {**os.environ, "MEMENTO_HOME": str(home), "MEMENTO_SYNC_TOKEN": token}
@@ -173,11 +181,13 @@ def run_memento(home: Path, token: str, action: str, args: argparse.Namespace, p
 
         waiter = threading.Thread(target=reap, daemon=True)
         waiter.start()
+        peak_kb, told = 0, started
         while waiter.is_alive():
-            waiter.join(10.0)
+            peak_kb = max(peak_kb, _peak_kb(proc.pid))
+            waiter.join(0.05)
             elapsed = time.perf_counter() - started
-            if waiter.is_alive():
-                moved = _count(home / "memento.db", column) - before
+            if waiter.is_alive() and time.perf_counter() - told >= 10:
+                moved, told = _count(home / "memento.db", column) - before, time.perf_counter()
                 print(f"  {result.name}: {elapsed:,.0f} s, {moved:,} committed", flush=True)
             if waiter.is_alive() and elapsed > args.timeout:
                 print(f"  {result.name}: over --timeout {args.timeout:.0f} s, stopping it")
@@ -185,17 +195,14 @@ def run_memento(home: Path, token: str, action: str, args: argparse.Namespace, p
                 proc.terminate()  # the process started above, by its pid
                 waiter.join()
     proc.returncode = os.waitstatus_to_exitcode(done["status"])
-    usage = done["usage"]
-    result.seconds = done["end"] - started
-    result.rss_mb = usage.ru_maxrss / 1024
-    result.cpu_s = usage.ru_utime + usage.ru_stime
+    result.seconds, result.rss_mb = done["end"] - started, peak_kb / 1024
+    result.cpu_s = done["usage"].ru_utime + done["usage"].ru_stime
     result.server_cpu_s = mark.used()["server_cpu_s"]
-    result.status = proc.returncode
     result.stdout = out_path.read_text(encoding="utf-8")
     result.moved = _count(home / "memento.db", column) - before
     result.outcomes = parse_outcomes(result.stdout, action)
-    if result.finished and result.status != 0:
-        raise BenchError(f"memento sync {action} failed ({result.status}): {result.stdout}")
+    if result.finished and proc.returncode != 0:
+        raise BenchError(f"memento sync {action} failed ({proc.returncode}): {result.stdout}")
     return result
 
 
@@ -205,12 +212,8 @@ def parse_outcomes(stdout: str, action: str) -> dict[str, int]:
     match = re.search(rf"^{PROJECT}: {verb} (\d+)(?: \((.*)\))?$", stdout, re.MULTILINE)
     if match is None:
         return {}
-    counts = {verb: int(match.group(1))}
-    for part in (match.group(2) or "").split(", "):
-        if part:
-            name, value = part.rsplit(" ", 1)
-            counts[name] = int(value)
-    return counts
+    parts = (part.rsplit(" ", 1) for part in (match.group(2) or "").split(", ") if part)
+    return {verb: int(match.group(1))} | {name: int(value) for name, value in parts}
 
 
 def pull_with_writer(home: Path, token: str, args: argparse.Namespace, pid: int) -> Run:
@@ -229,10 +232,7 @@ def pull_with_writer(home: Path, token: str, args: argparse.Namespace, pid: int)
 def check_b(db: Path, before: int, n: int, dups: int, pull: Run) -> list[str]:
     """What is wrong with B after the pull; empty when it is as expected."""
     with closing(sqlite3.connect(db)) as conn:
-        live = conn.execute(
-            "SELECT count(*) FROM observations WHERE project = ? AND deleted_at IS NULL",
-            (PROJECT,),
-        ).fetchone()[0]
+        live = conn.execute(_LIVE, (PROJECT,)).fetchone()[0]
         aliases = dict(conn.execute("SELECT kind, count(*) FROM sync_aliases GROUP BY kind"))
     exact, similar = pull.outcomes.get("dedup exact", 0), pull.outcomes.get("dedup similar", 0)
     problems = []
@@ -257,7 +257,6 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         token_a, token_b = create_token(db, TEAM, MEMBER), create_token(db, TEAM, "b2")
         home_a = make_home(workdir / "a", server.url, rows_a)
         home_b = make_home(workdir / "b", server.url, rows_b)
-        del rows_a, rows_b
         print(f"server at {server.url}; B's first sync (indexes its {n:,} rows) ...", flush=True)
         first = pull_with_writer(home_b, token_b, args, server.pid)
         print(f"push on A ({first.seconds:.1f} s for B's first sync) ...", flush=True)
@@ -356,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     slow = end_to_end(figures) < E2E_TARGET
     big = max(run_.rss_mb for run_ in figures["runs"]) >= RSS_TARGET_MB
-    return 3 if args.strict and (slow or big) else 0
+    stuck = (figures["runs"][2].waits_ms()["p99"] or 0.0) >= WRITE_TARGET_MS
+    return 3 if args.strict and (slow or big or stuck) else 0
 
 
 if __name__ == "__main__":

@@ -37,6 +37,12 @@ def _socket_path() -> Any:
     from pathlib import Path
 
     root = Path(os.environ.get("MEMENTO_HOME") or Path.home() / ".memento").expanduser()
+    try:  # a running daemon notes where it listens beside its pid
+        lines = (root / "syncd.lock").read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        lines = []
+    if len(lines) > 1 and lines[1].strip():
+        return Path(lines[1].strip())
     config = root / "config.json"
     try:
         sync = json.loads(config.read_text(encoding="utf-8")).get("sync") or {}

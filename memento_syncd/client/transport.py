@@ -93,8 +93,13 @@ class Transport:
 
 
 def _why(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return "timed out" if isinstance(exc, TimeoutError) else text
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "the answer was cut off"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _refusal(base_url: str, status: int, payload: object) -> dict[str, Any]:

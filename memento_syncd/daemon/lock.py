@@ -25,14 +25,21 @@ class HomeLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
+            holder = os.read(fd, 4096).decode("utf-8", "replace").split("\n")[0].strip() or "?"
             os.close(fd)
             raise AlreadyRunning(
                 f"another memento-syncd (pid {holder}) already runs for {self.path.parent}"
             ) from None
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
         self._fd = fd
+
+    def record(self, socket_path: str) -> None:
+        """Note the control socket's path beside the pid, so commands find this daemon
+        even if ``sync.socket_path`` is edited or config.json is broken meanwhile."""
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, f"{os.getpid()}\n{socket_path}\n".encode(), 0)
 
     def release(self) -> None:
         """Let go of the lock."""

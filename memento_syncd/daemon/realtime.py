@@ -51,7 +51,8 @@ class RealtimeLink:
 async def sleep_or(event: asyncio.Event, seconds: float) -> bool:
     """Sleep up to ``seconds``; True if ``event`` was set meanwhile."""
     try:
-        await asyncio.wait_for(event.wait(), timeout=max(0.0, seconds))
+        async with asyncio.timeout(max(0.0, seconds)):  # unlike wait_for, never eats a cancel
+            await event.wait()
     except TimeoutError:
         return False
     return True

@@ -100,10 +100,13 @@ class Daemon:
         self._data_version = await self.db.run(_data_version)
         self.control = ControlServer(self.home.socket_path(self.config), self._dispatch)
         await self.control.start()
+        self.lock.record(str(self.control.path))
         for signum, handler in ((signal.SIGTERM, self.stop), (signal.SIGINT, self.stop),
                                 (signal.SIGHUP, lambda: self.reload(force=True))):  # fmt: skip
             loop.add_signal_handler(signum, handler)
-        self.watcher = HomeWatcher(self.home.root, self.home.db, self.home.config, self._on_file)
+        self.watcher = HomeWatcher(
+            self.home.root, self.home.db, self.home.config, self._on_file, self.home.token_file
+        )
         self.watcher.start(loop)
         self.scheduler.start()
         await self._apply_config()
@@ -207,6 +210,8 @@ class Daemon:
         log.debug("file event", kind=kind)
         if kind == "config":
             self.reload()
+        elif kind == "token":  # a new login: same settings, new credentials
+            self.reload(force=True)
         else:
             self.request_push()
 
@@ -274,6 +279,10 @@ class Daemon:
     async def _realtime_loop(self, link: RealtimeLink) -> None:
         async def caught_up() -> None:
             self._healthy("realtime")
+            for what in ("push", "pull"):  # the server is back: retry now, not at the backoff
+                if self.health[what].failures:
+                    self.health[what] = Health()
+            self.request_push()
             self.request_pull(None)
 
         while True:

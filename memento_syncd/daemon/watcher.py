@@ -30,12 +30,19 @@ class _Handler(FileSystemEventHandler):
 class HomeWatcher:
     """Watches the database (and its WAL) and config.json; calls ``on_event(kind)`` in the loop.
 
-    ``kind`` is ``"db"`` or ``"config"``. Events are only hints: the daemon confirms a
+    ``kind`` is ``"db"``, ``"config"`` or ``"token"``. Events are only hints: the daemon confirms a
     database change with ``PRAGMA data_version`` and keeps a slow fallback check,
     because some platforms deliver late or not at all.
     """
 
-    def __init__(self, home: Path, db: Path, config: Path, on_event: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        home: Path,
+        db: Path,
+        config: Path,
+        on_event: Callable[[str], None],
+        token: Path | None = None,
+    ) -> None:
         self._home = home
         self._on_event = on_event
         self._names = {
@@ -44,6 +51,8 @@ class HomeWatcher:
             db.name + "-journal": "db",
             config.name: "config",
         }
+        if token is not None:
+            self._names[token.name] = "token"
         self._observer: Observer | None = None  # type: ignore[valid-type]
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:

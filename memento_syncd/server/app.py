@@ -61,6 +61,8 @@ def make_app(store: ServerStore, limits: Limits | None = None) -> web.Applicatio
     app[handlers.STORE] = store
     app[handlers.LIMITS] = limits
     app[handlers.HUB] = Hub()
+    app[handlers.STREAMS] = set()
+    app.on_shutdown.append(handlers.close_streams)
 
     async def store_lifecycle(app: web.Application) -> AsyncIterator[None]:
         await store.open()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 import memento_syncd
@@ -23,6 +24,7 @@ from memento_syncd.server.storage.base import Forbidden, Principal, ServerStore
 STORE = web.AppKey("store", ServerStore)
 LIMITS = web.AppKey("limits", Limits)
 HUB = web.AppKey("hub", Hub)
+STREAMS = web.AppKey("streams", set[web.WebSocketResponse])
 LOG_FIELDS = web.RequestKey("log_fields", dict[str, Any])
 
 
@@ -147,6 +149,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     who = await authenticate(request)
     socket = web.WebSocketResponse(heartbeat=30.0)
     await socket.prepare(request)
+    request.app[STREAMS].add(socket)
     device = request.query.get("device_id", "")[:200]
     subscription = request.app[HUB].subscribe(who.team_id, device)
     request[LOG_FIELDS].update(stream=True)
@@ -163,8 +166,16 @@ async def stream(request: web.Request) -> web.StreamResponse:
     finally:
         receiving.cancel()
         subscription.close()
+        request.app[STREAMS].discard(socket)
         await socket.close()
     return socket
+
+
+async def close_streams(app: web.Application) -> None:
+    """On shutdown, tell every daemon to go (so stopping does not wait for them)."""
+    streams = app[STREAMS]
+    for socket in tuple(streams):
+        await socket.close(code=aiohttp.WSCloseCode.GOING_AWAY, message=b"server stopping")
 
 
 async def health(request: web.Request) -> web.Response:

@@ -1,0 +1,1 @@
+"""End-to-end tests of ``memento-syncd run``: real daemons, a real server, real sockets."""

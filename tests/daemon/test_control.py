@@ -1,0 +1,241 @@
+"""The control socket and the CLI that talks to it: status, manual sync, pause, config edits."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from tests.daemon.conftest import (
+    EXE,
+    PROJECT,
+    WAIT,
+    Devices,
+    Server,
+    parse_stamp,
+    wait_for,
+)
+
+
+def _one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    assert "Traceback" not in text
+    return lines[0]
+
+
+def test_status_json_has_every_contract_field(server: Server, devices: Devices) -> None:
+    """``status --json`` shows running, the pid, server_url, errors, counts and projects."""
+    a = devices.running("alice", server)
+    a.save("counted")
+    a.wait_status(
+        lambda s: s["pending"] == 0 and any(p["push_count"] for p in s["projects"]),
+        "the write to be pushed",
+    )
+    state = a.cli_status()
+    assert state["running"] is True
+    assert a.proc is not None
+    assert type(state["pid"]) is int
+    assert state["pid"] == a.proc.pid
+    assert state["server_url"] == server.url
+    assert state["last_error"] is None
+    assert type(state["pending"]) is int
+    assert state["pending"] == 0
+    assert type(state["conflicts"]) is int
+    assert state["conflicts"] == 0
+    assert isinstance(state["projects"], list)
+    (project,) = state["projects"]
+    assert {"project_id", "last_push", "last_pull", "push_count", "pull_count"} <= set(project)
+    assert project["project_id"] == PROJECT
+    assert project["push_count"] == 1
+    assert type(project["pull_count"]) is int
+    parse_stamp(project["last_push"])
+    assert project["last_pull"] is None or parse_stamp(project["last_pull"])
+
+    text = a.cli("status")
+    assert text.returncode == 0, text.stderr
+    assert str(state["pid"]) in text.stdout
+    assert server.url in text.stdout
+
+
+def test_commands_without_a_daemon_exit_3_with_one_line(devices: Devices) -> None:
+    """With no daemon, status (plain or --json), push and pause exit 3 with one line saying so."""
+    lonely = devices.make("lonely")
+    for args in (("status",), ("status", "--json"), ("push",), ("pause",)):
+        done = lonely.cli(*args)
+        assert done.returncode == 3, (args, done.stderr)
+        assert done.stdout == ""
+        line = _one_line(done.stderr)
+        assert "no memento-syncd daemon is running" in line
+        assert "memento-syncd run" in line
+
+
+def test_push_pull_and_sync_go_through_the_daemon(server: Server, devices: Devices) -> None:
+    """``memento-syncd push``, ``pull`` and ``sync`` ask the daemon and report what moved."""
+    a = devices.running("alice", server)
+    b = devices.running("bob", server, realtime=False, auto_pull=False)  # pulls only when asked
+    a.save("first")
+    pushed = a.cli("push")
+    assert pushed.returncode == 0, pushed.stderr
+    a.wait_status(lambda s: s["pending"] == 0, "A's write to be pushed")
+    first = b.cli("pull")
+    assert first.returncode == 0, first.stderr
+    assert f"{PROJECT}: pull" in first.stdout
+    assert b.find("first")
+
+    a.save("second")
+    a.wait_status(lambda s: s["pending"] == 0, "A's second write to be pushed")
+    assert b.find("second") is None  # B has nothing that would make it pull by itself
+    second = b.cli("pull", "--project", PROJECT)
+    assert second.returncode == 0, second.stderr
+    assert f"{PROJECT}: pull 1 " in second.stdout
+    assert b.find("second")
+
+    b.save("from b")
+    synced = b.cli("sync")
+    assert synced.returncode == 0, synced.stderr
+    assert f"{PROJECT}: pull" in synced.stdout
+    b.wait_status(lambda s: s["pending"] == 0, "B's write to be pushed")
+    wait_for(lambda: a.find("from b"), "B's write to reach A")
+
+
+def test_pause_holds_local_writes_until_resume(server: Server, devices: Devices) -> None:
+    """While A is paused its write stays local and manual push is refused; resume sends it."""
+    a = devices.running("alice", server)
+    b = devices.running("bob", server)
+    a.wait_realtime()
+    b.wait_realtime()
+    watcher = server.create_token("watcher")
+
+    paused = a.cli("pause")
+    assert paused.returncode == 0, paused.stderr
+    assert paused.stdout.strip() == "paused"
+    state = a.status()
+    assert state["paused"] is True
+    assert state["connection"] == "paused"
+
+    a.save("held back")
+    refused = a.cli("push")
+    assert refused.returncode not in (0, 3)
+    assert "resume" in _one_line(refused.stderr)
+
+    # B's write is the yardstick: once it is on the server, A's would have been too.
+    b.save("yardstick")
+    wait_for(
+        lambda: "yardstick" in {o["title"] for o in server.pull_all(watcher)},
+        "B's write to reach the server",
+    )
+    b.wait_status(lambda s: s["pending"] == 0, "B to be done pushing")
+    assert "held back" not in {o["title"] for o in server.pull_all(watcher)}
+    assert b.find("held back") is None
+    assert a.find("yardstick") is None  # a paused daemon does not pull either
+    state = a.status()
+    assert state["pending"] >= 1
+    assert state["paused"] is True
+
+    resumed = a.cli("resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.strip() == "resumed"
+    wait_for(lambda: b.find("held back"), "the held write to reach B after resume")
+    wait_for(lambda: a.find("yardstick"), "B's write to reach A after resume")
+    assert a.status()["paused"] is False
+
+
+def test_config_edits_apply_live_and_bad_edits_keep_the_last_good_settings(
+    server: Server, devices: Devices
+) -> None:
+    """A good edit applies at once; a bad one is reported naming config.json; a fix clears it."""
+    a = devices.running("alice", server)
+    b = devices.running("bob", server)
+    a.wait_realtime()
+    before = a.status()
+    assert before["config_error"] is None
+    was = parse_stamp(before["next_pull"])
+
+    good = {"sync": {"enabled": True, "server_url": server.url, "realtime": False,
+                     "pull_interval_seconds": 1}}  # fmt: skip
+    a.write_config(good)
+    applied = a.wait_status(
+        lambda s: s["realtime"] is False and parse_stamp(s["next_pull"]) < was,
+        "the good edit to apply (realtime off, pull every second)",
+    )
+    assert applied["config_error"] is None
+    assert applied["connection"] == "polling"
+
+    a.write_config_text('{"sync": {"pull_interval_seconds": 1,')  # not JSON
+    broken = a.wait_status(lambda s: s["config_error"] is not None, "the bad edit to show")
+    assert str(a.config_path) in broken["config_error"]
+    assert "not valid JSON" in broken["config_error"]
+    assert broken["last_error"] == broken["config_error"]
+    assert broken["pid"] == before["pid"]
+    assert broken["server_url"] == server.url  # the last good settings stay
+    assert broken["realtime"] is False
+    a.save("while the file is broken")  # sync goes on with the last good settings
+    wait_for(lambda: b.find("while the file is broken"), "A's write to reach B")
+    b.save("polled while broken")
+    wait_for(lambda: a.find("polled while broken"), "B's write to reach A by the 1 s interval")
+
+    a.write_config({"sync": {"server_url": server.url, "pull_interval_seconds": -5}})
+    wrong = a.wait_status(
+        lambda s: "pull_interval_seconds" in (s["config_error"] or ""), "the wrong value to show"
+    )
+    assert str(a.config_path) in wrong["config_error"]
+    assert "-5" in wrong["config_error"]
+    assert wrong["server_url"] == server.url
+
+    a.write_config(good)
+    fixed = a.wait_status(lambda s: s["config_error"] is None, "the fix to clear the error")
+    assert fixed["last_error"] is None
+    assert fixed["pid"] == before["pid"]
+    assert fixed["realtime"] is False
+    assert json.loads(a.config_path.read_text()) == good  # the daemon never rewrites the file
+
+
+def test_status_reaches_a_daemon_with_a_custom_socket_after_a_bad_edit(
+    server: Server, devices: Devices
+) -> None:
+    """With ``sync.socket_path`` set, status still shows the daemon and a bad edit's error."""
+    a = devices.make("alice")
+    a.configure(server.url, server.create_token("alice"), socket_path="control.sock")
+    a.socket = a.home / "control.sock"
+    a.start()
+    assert a.cli("status").returncode == 0
+    a.write_config_text('{"sync": {')
+    a.wait_status(lambda s: s["config_error"] is not None, "the daemon to see the bad edit")
+    shown = a.cli("status", "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert str(a.config_path) in json.loads(shown.stdout)["config_error"]
+
+
+def test_status_reaches_the_daemon_after_socket_path_is_edited(
+    server: Server, devices: Devices
+) -> None:
+    """After an edit of ``sync.socket_path`` the CLI and the running daemon find each other."""
+    a = devices.running("alice", server)
+    was = parse_stamp(a.status()["next_pull"])
+    edited = {"enabled": True, "server_url": server.url, "pull_interval_seconds": 1,
+              "socket_path": "new.sock"}  # fmt: skip
+    a.write_config({"sync": edited})
+    a.wait_status(lambda s: parse_stamp(s["next_pull"]) < was, "the daemon to apply the edit")
+    shown = a.cli("status", "--json")
+    assert shown.returncode == 0, shown.stderr
+
+
+def test_login_while_the_daemon_runs_replaces_a_revoked_token(
+    server: Server, devices: Devices
+) -> None:
+    """After its token is revoked, ``memento-syncd login`` with a new one makes the daemon sync."""
+    a = devices.running("alice", server)
+    old = (a.home / "sync-token").read_text().strip()
+    revoked = subprocess.run(
+        [EXE, "server", "revoke-token", "--db", str(server.db), old],
+        capture_output=True, text=True, timeout=WAIT, check=False,
+    )  # fmt: skip
+    assert revoked.returncode == 0, revoked.stderr
+    a.save("written after the revocation")
+    refused = a.wait_status(lambda s: "refused" in (s["last_error"] or ""), "the 401 to show")
+    assert "memento-syncd login" in refused["last_error"]
+
+    login = a.cli("login", "--server", server.url, "--token", server.create_token("alice"))
+    assert login.returncode == 0, login.stderr
+    wait_for(lambda: a.cli("push").returncode == 0, "a push with the new token to succeed")
+    a.wait_status(lambda s: s["pending"] == 0, "the write to be pushed")

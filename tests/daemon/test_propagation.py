@@ -1,0 +1,57 @@
+"""A write on one device reaches another through two running daemons and a real server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.daemon.conftest import Devices, Server, wait_for
+
+
+def test_writes_reach_the_other_device_through_the_realtime_path(
+    server: Server, devices: Devices
+) -> None:
+    """With default settings an insert, an edit and a soft delete on A reach B by realtime news."""
+    a = devices.running("alice", server)
+    b = devices.running("bob", server)
+    a.wait_realtime()
+    b.wait_realtime()
+    state = b.status()
+    assert state["realtime"] is True
+    assert state["connection"] == "connected"
+
+    obs_id = a.save("realtime insert", "first words")
+    row = wait_for(lambda: b.find("realtime insert"), "the insert to reach B")
+    assert row["content"] == "first words"
+
+    a.edit(obs_id, "second words")
+    wait_for(
+        lambda: (b.find("realtime insert") or {}).get("content") == "second words",
+        "the edit to reach B",
+    )
+
+    a.delete(obs_id)
+    wait_for(lambda: b.find("realtime insert") is None, "the delete to reach B")
+    assert b.count() == 1  # a tombstone, not a removed row
+    assert b.live() == a.live() == []
+
+
+def test_with_realtime_off_writes_arrive_through_the_pull_interval(
+    server: Server, devices: Devices
+) -> None:
+    """With ``realtime: false`` and a 1 s pull interval a write on A reaches B by polling."""
+    settings: dict[str, Any] = {"realtime": False, "pull_interval_seconds": 1}
+    a = devices.running("alice", server, **settings)
+    b = devices.running("bob", server, **settings)
+    for device in (a, b):
+        state = device.status()
+        assert state["realtime"] is False
+        assert state["connection"] == "polling"
+        assert state["next_pull"] is not None
+
+    a.save("polled insert", "by the interval")
+    row = wait_for(lambda: b.find("polled insert"), "the insert to reach B by polling")
+    assert row["content"] == "by the interval"
+    b.save("polled back")
+    wait_for(lambda: a.find("polled back"), "B's insert to reach A by polling")
+    assert a.live() == b.live()
+    assert "/api/sync/stream" not in server.log_path.read_text()
