@@ -153,10 +153,18 @@ def _open_index(conn: sqlite3.Connection, threshold: float) -> SimilarityIndex:
 def _refresh_index(
     conn: sqlite3.Connection, index: SimilarityIndex, rebuild_limit: int | None
 ) -> None:
-    """Index rows the application wrote, in short transactions; rebuild the order if due."""
+    """Index rows the application wrote, in short transactions; rebuild the order if due.
+
+    On a first run over many existing rows, the order is learnt from those rows before
+    indexing them (a read, then one short write), so no long rebuild blocks the app.
+    """
+    upcoming = index.frequencies_to_come()
+    if upcoming is not None:
+        with write(conn):
+            index.rebuild(extra=upcoming)
     while True:
         with write(conn):
-            if index.refresh_dirty(limit=500) == 0:
+            if index.refresh_dirty(limit=100) == 0:
                 break
     if index.needs_rebuild() and (rebuild_limit is None or index.size() <= rebuild_limit):
         with write(conn):

@@ -2,11 +2,11 @@
 
 Each live observation has its token set in ``sync_sets`` and the prefix of that set
 (under the frozen order of ``sync_vocab``: rarer tokens first) in ``sync_prefix``. Any
-pair whose Jaccard similarity reaches the threshold shares a prefix token, so a probe
-looks only at rows sharing one of its own prefix tokens, of a compatible size, then
+pair whose Jaccard similarity reaches the threshold shares prefix tokens, so a probe
+looks only at rows sharing enough of its own prefix tokens, of a compatible size, then
 checks each candidate exactly. Tokens first seen after the order was frozen rank as
-rarest, which keeps the order total and fixed; the order is rebuilt from true document
-frequencies when the index has grown much since, or the threshold changed.
+rarest, which keeps the order total and fixed; the order is learnt once from document
+frequencies and rebuilt only if the threshold or prefix scheme changes.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from memento_syncd.core.hashing import content_hash
 # ELL prefix tokens with the probe, not just one, which cuts candidates by orders of
 # magnitude on real text for ELL - 1 more index rows per observation.
 ELL = 3
-_REBUILD_GROWTH = 2
-_REBUILD_MIN_ROWS = 1000
+# The order is learnt once, from the first thousand rows or more: for text, the words
+# that are common then stay common, and words first seen later rank as rare, which
+# they mostly are. Only a change of threshold or prefix scheme rebuilds it.
+_FREEZE_MIN_ROWS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,21 +71,49 @@ class SimilarityIndex:
         return int(self._conn.execute("SELECT count(*) FROM sync_sets").fetchone()[0])
 
     def needs_rebuild(self) -> bool:
-        """True when the threshold changed or the index grew much since its order was frozen."""
-        rows = self.size()
-        built = self._meta("index_rows")
-        if self._meta("index_threshold") != f"{self.threshold!r}/{ELL}":
-            return True
-        return rows >= _REBUILD_MIN_ROWS and rows > _REBUILD_GROWTH * int(built or 0)
+        """True when the order is not frozen yet (and there is enough to learn it from), or
+        the threshold or prefix scheme changed since it was frozen."""
+        frozen = self._meta("index_threshold")
+        if frozen is None:
+            return self.size() >= _FREEZE_MIN_ROWS
+        return frozen != self._setting()
+
+    def _setting(self) -> str:
+        return f"{self.threshold!r}/{ELL}"
 
     def _meta(self, key: str) -> str | None:
         row = self._conn.execute("SELECT value FROM sync_meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
-    def rebuild(self) -> None:
-        """Freeze a new token order from document frequencies and recompute every prefix."""
-        conn = self._conn
+    def frequencies_to_come(self) -> dict[int, int] | None:
+        """Before a first bulk indexing: token frequencies of the rows waiting to be indexed.
+
+        Read-only (no write lock). Returns None unless the order is still unfrozen and
+        enough rows wait, so the caller can freeze the order first and index each row
+        once, in short transactions, instead of rebuilding a big index afterwards.
+        """
+        if self._meta("index_threshold") is not None:
+            return None
+        waiting = self._conn.execute("SELECT count(*) FROM sync_dirty").fetchone()[0]
+        if waiting + self.size() < _FREEZE_MIN_ROWS:
+            return None
         frequency: dict[int, int] = {}
+        query = (
+            "SELECT o.title, o.content FROM sync_dirty d JOIN observations o ON o.id = d.obs_id"
+            " WHERE o.deleted_at IS NULL"
+        )
+        for title, content in self._conn.execute(query):
+            for token in similarity.token_ids(similarity.word_set(title, content)):
+                frequency[token] = frequency.get(token, 0) + 1
+        return frequency
+
+    def rebuild(self, extra: dict[int, int] | None = None) -> None:
+        """Freeze a new token order from document frequencies and recompute every prefix.
+
+        ``extra`` adds frequencies of rows about to be indexed (see ``frequencies_to_come``).
+        """
+        conn = self._conn
+        frequency: dict[int, int] = dict(extra or {})
         sets = conn.execute("SELECT obs_id, tokens FROM sync_sets").fetchall()
         for _, blob in sets:
             for token in _unpack(blob):
@@ -100,11 +130,10 @@ class SimilarityIndex:
                 for token in similarity.prefix(_unpack(blob), self._rank, self.threshold, ELL)
             ),
         )
-        settings = (("index_threshold", f"{self.threshold!r}/{ELL}"), ("index_rows", len(sets)))
-        for key, value in settings:
-            conn.execute(
-                "INSERT OR REPLACE INTO sync_meta (key, value) VALUES (?, ?)", (key, str(value))
-            )
+        conn.execute(
+            "INSERT OR REPLACE INTO sync_meta (key, value) VALUES ('index_threshold', ?)",
+            (self._setting(),),
+        )
 
     def refresh_dirty(self, limit: int | None = None) -> int:
         """Re-index rows the application changed; returns how many were handled."""
