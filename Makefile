@@ -34,6 +34,9 @@ bench: $(STAMP)  ## print every benchmark figure of docs/benchmarks.md
 	$(BIN)/python bench/server_bench.py
 	$(BIN)/python bench/server_bench.py --count 10000
 	$(BIN)/python bench/server_phases.py
+	$(BIN)/python bench/daemon_bench.py
+	$(BIN)/python bench/dedup_bench.py
+	$(BIN)/python bench/client_bench.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
