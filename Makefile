@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck check bench clean
+.PHONY: setup demo test lint typecheck check bench package clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "memento-syncd needs Python 3.11 or newer")'
@@ -37,6 +37,11 @@ bench: $(STAMP)  ## print every benchmark figure of docs/benchmarks.md
 	$(BIN)/python bench/daemon_bench.py
 	$(BIN)/python bench/dedup_bench.py
 	$(BIN)/python bench/client_bench.py
+
+package: $(STAMP)  ## build the wheel, the sdist and the .deb (Debian/Ubuntu only) into dist/
+	$(BIN)/python -m build --outdir dist .
+	packaging/deb/build-deb.sh --out dist --wheel \
+	  dist/memento_syncd-$$($(BIN)/python -c 'import memento_syncd; print(memento_syncd.__version__)')-py3-none-any.whl
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
