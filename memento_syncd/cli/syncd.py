@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     from memento_syncd.cli import daemon_cmds
 
     daemon_cmds.add_commands(commands)
+    from memento_syncd.cli import service_cmds
+
+    service_cmds.add_commands(commands)
     return parser
 
 
