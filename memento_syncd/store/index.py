@@ -64,7 +64,7 @@ class SimilarityIndex:
     def __init__(self, conn: sqlite3.Connection, threshold: float) -> None:
         self._conn = conn
         self.threshold = threshold
-        self._rank: dict[int, int] = dict(conn.execute("SELECT token, rank FROM sync_vocab"))
+        self._rank = similarity.Ranks(conn.execute("SELECT token, rank FROM sync_vocab"))
 
     def size(self) -> int:
         """How many rows are indexed."""
@@ -120,7 +120,7 @@ class SimilarityIndex:
                 frequency[token] = frequency.get(token, 0) + 1
         conn.execute("DELETE FROM sync_vocab")
         conn.executemany("INSERT INTO sync_vocab (token, rank) VALUES (?, ?)", frequency.items())
-        self._rank = frequency
+        self._rank = similarity.Ranks(frequency)
         conn.execute("DELETE FROM sync_prefix")
         conn.executemany(
             "INSERT INTO sync_prefix (token, obs_id) VALUES (?, ?)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import unicodedata
 from collections import Counter
 from decimal import Decimal
 from fractions import Fraction
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from memento_syncd.core.similarity import (
     DEFAULT_THRESHOLD,
     PrefixIndex,
+    Ranks,
     Threshold,
     brute_force_best_match,
     exact_threshold,
@@ -132,6 +134,33 @@ def test_words_are_fixed_points(text: str) -> None:
     words = word_set(text, "")
     assert all(re.fullmatch(r"[^\W_]+", word) for word in words)
     assert word_set(" ".join(sorted(words)), "") == words
+
+
+ascii_text = st.text(alphabet=st.characters(max_codepoint=127))
+
+
+@given(ascii_text, ascii_text)
+@PROPERTY
+def test_ascii_fast_path_gives_the_full_rule(title: str, content: str) -> None:
+    """ASCII text (only lowercased) gets exactly the words of the NFKC-casefold-NFKC rule."""
+    full = unicodedata.normalize("NFKC", f"{title}\n{content}")
+    full = unicodedata.normalize("NFKC", full.casefold())
+    assert word_set(title, content) == frozenset(re.findall(r"[^\W_]+", full))
+
+
+@given(
+    st.lists(st.integers(0, 2**63 - 1), max_size=40),
+    st.dictionaries(st.integers(0, 2**63 - 1), st.integers(-5, 5), max_size=20),
+    st.data(),
+)
+@PROPERTY
+def test_ranks_order_as_a_plain_mapping(
+    tokens: list[int], rank: dict[int, int], data: st.DataObject
+) -> None:
+    """A Ranks snapshot (the fast path) orders tokens exactly as the same plain mapping does."""
+    tokens = tokens + data.draw(st.lists(st.sampled_from(sorted(rank) or [0]), max_size=10))
+    expected = sorted(set(tokens), key=lambda token: (rank.get(token, 0), token))
+    assert ordered(tokens, Ranks(rank)) == expected == ordered(tokens, rank)
 
 
 def test_word_set_ignores_case_and_order() -> None:
