@@ -6,7 +6,9 @@ real server; with the realtime stream, and with it off (interval pull only). Idl
 CPU seconds and context switches (wake-ups) of a daemon over a quiet minute, next to a
 bare asyncio process. Status: ``memento-syncd status`` next to ``python -c pass``.
 
-    .venv/bin/python bench/daemon_bench.py [--writes 200] [--idle-seconds 60]
+    .venv/bin/python bench/daemon_bench.py [--writes 200] [--idle-seconds 60] [--json PATH]
+
+With ``--json`` the figures, and every propagation sample in ms, are also written to PATH.
 """
 
 from __future__ import annotations
@@ -177,8 +179,12 @@ def main() -> int:
                 for d in ("a", "b")
             ]  # fmt: skip
             with daemon(homes[0], realtime) as a_proc, daemon(homes[1], realtime):
-                lat = _percentiles(propagation(homes[0], homes[1], args.writes, args.gap))
+                samples = propagation(homes[0], homes[1], args.writes, args.gap)
+                lat = _percentiles(samples)
                 results[f"propagation {name}"] = lat
+                results.setdefault("propagation samples ms", {})[name] = [
+                    round(s * 1000, 2) for s in samples
+                ]
                 print(f"propagation ({name}, {args.writes} writes): {lat} ms")
                 if realtime and args.idle_seconds > 0:
                     results["idle daemon"] = idle(a_proc.pid, args.idle_seconds)
