@@ -16,7 +16,7 @@ from memento_syncd.core.conflicts import Strategy
 from memento_syncd.core.timestamps import format_timestamp
 from memento_syncd.store import outbox, rows
 from memento_syncd.store.db import applying, write
-from memento_syncd.store.inbox import apply_page
+from memento_syncd.store.inbox import SLICE_SECONDS, apply_page
 from memento_syncd.store.index import SimilarityIndex
 from memento_syncd.store.settle import Context, settle
 
@@ -164,7 +164,7 @@ def _refresh_index(
             index.rebuild(extra=upcoming)
     while True:
         with write(conn):
-            if index.refresh_dirty(limit=100) == 0:
+            if index.refresh_dirty(limit=500, seconds=SLICE_SECONDS) == 0:
                 break
     if index.needs_rebuild() and (rebuild_limit is None or index.size() <= rebuild_limit):
         with write(conn):

@@ -1,4 +1,4 @@
-"""The pull side: apply one page of pulled observations and advance the cursor atomically.
+"""The pull side: apply a page of pulled observations in short transactions, then its cursor.
 
 Per observation: a known ``sync_id`` updates its row (or meets a pending local edit:
 a conflict); a known twin (alias) updates the row it was merged into; otherwise dedup
@@ -10,6 +10,7 @@ new row inserted. Nothing written here is recorded as a local change.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections import Counter
 from dataclasses import replace
 from typing import Any
@@ -30,28 +31,51 @@ from memento_syncd.store.settle import (
     text_of,
 )
 
+# A write transaction holds SQLite's write lock and the application waits for it, so a
+# page is applied in slices of about this long. The cursor moves with the last slice:
+# never ahead of the data. A crash between slices leaves some of the page applied; the
+# next pull brings the page again and those observations are recognised (same or older
+# server version: already had; a twin: its alias), so nothing is applied twice.
+SLICE_SECONDS = 0.03
+
 
 def apply_page(
-    conn: sqlite3.Connection, ctx: Context, project: str, items: list[dict[str, Any]], cursor: str
+    conn: sqlite3.Connection,
+    ctx: Context,
+    project: str,
+    items: list[dict[str, Any]],
+    cursor: str,
+    *,
+    slice_seconds: float = SLICE_SECONDS,
 ) -> Counter[str]:
-    """Apply ``items`` and store ``cursor`` in one transaction; returns counts by outcome."""
+    """Apply ``items`` in short transactions, the cursor with the last; counts by outcome."""
     outcomes: Counter[str] = Counter()
-    with write(conn), applying(conn):
-        ctx.index.refresh_dirty()
-        for item in items:
-            try:
-                remote, version = rows.from_wire(item)
-            except InvalidInput:
-                outcomes["invalid"] += 1
-                continue
-            outcomes[_apply_one(conn, ctx, remote, version)] += 1
-        conn.execute("INSERT OR IGNORE INTO sync_cursors (project) VALUES (?)", (project,))
-        conn.execute(
-            "UPDATE sync_cursors SET pull_cursor = ?, last_pull = ?,"
-            " pull_count = pull_count + ? WHERE project = ?",
-            (cursor, ctx.now, len(items), project),
-        )
-    return outcomes
+    position = 0
+    while True:
+        with write(conn), applying(conn):
+            ctx.index.refresh_dirty()
+            started = time.monotonic()
+            while position < len(items):
+                outcomes[_apply_item(conn, ctx, items[position])] += 1
+                position += 1
+                if time.monotonic() - started >= slice_seconds:
+                    break
+            if position == len(items):
+                conn.execute("INSERT OR IGNORE INTO sync_cursors (project) VALUES (?)", (project,))
+                conn.execute(
+                    "UPDATE sync_cursors SET pull_cursor = ?, last_pull = ?,"
+                    " pull_count = pull_count + ? WHERE project = ?",
+                    (cursor, ctx.now, len(items), project),
+                )
+                return outcomes
+
+
+def _apply_item(conn: sqlite3.Connection, ctx: Context, item: dict[str, Any]) -> str:
+    try:
+        remote, version = rows.from_wire(item)
+    except InvalidInput:
+        return "invalid"
+    return _apply_one(conn, ctx, remote, version)
 
 
 def _apply_one(conn: sqlite3.Connection, ctx: Context, remote: Observation, version: int) -> str:

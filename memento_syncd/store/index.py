@@ -12,6 +12,7 @@ frequencies and rebuilt only if the threshold or prefix scheme changes.
 from __future__ import annotations
 
 import sqlite3
+import time
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -135,11 +136,18 @@ class SimilarityIndex:
             (self._setting(),),
         )
 
-    def refresh_dirty(self, limit: int | None = None) -> int:
-        """Re-index rows the application changed; returns how many were handled."""
+    def refresh_dirty(self, limit: int | None = None, seconds: float | None = None) -> int:
+        """Re-index rows the application changed; returns how many were handled.
+
+        At most ``limit`` rows, and none started after ``seconds`` (at least one is done).
+        """
         query = "SELECT obs_id FROM sync_dirty LIMIT ?"
         ids = [row[0] for row in self._conn.execute(query, (-1 if limit is None else limit,))]
-        for obs_id in ids:
+        started = time.monotonic()
+        for n, obs_id in enumerate(ids):
+            if seconds is not None and n and time.monotonic() - started >= seconds:
+                ids = ids[:n]
+                break
             row = self._conn.execute(
                 "SELECT project, scope, topic_key, title, content, deleted_at FROM observations"
                 " WHERE id = ?",

@@ -13,6 +13,11 @@ from typing import Any
 import pytest
 
 from memento_syncd.client.transport import Unreachable
+from memento_syncd.core.conflicts import Strategy
+from memento_syncd.store.db import connect, write
+from memento_syncd.store.inbox import apply_page
+from memento_syncd.store.index import SimilarityIndex
+from memento_syncd.store.settle import Context
 from tests.conftest import Api
 from tests.faults import Fault, FaultProxy
 
@@ -59,6 +64,55 @@ async def test_a_cut_page_is_not_applied_and_the_retry_completes(
     proxy.fault = Fault.PASS
     await b.pull("p", url=proxy.url)
     assert b.live() == a.live()
+
+
+async def test_slices_committed_before_a_crash_are_recognised_on_the_next_pull(
+    make_device: Any, api: Api
+) -> None:
+    """A page whose first slices committed before a crash (cursor not moved) completes once."""
+    a, b = await make_device("A"), await make_device("B")
+    for n in range(40):
+        a.save(title=f"o{n}")
+    await a.push()
+    page, cursor = await api.pull_all(a.token, "p")
+    conn = connect(b.db_path)
+    try:  # what a crash after some slices leaves: their rows, and the cursor where it was
+        context = Context(SimilarityIndex(conn, 0.85), Strategy.LAST_WRITE_WINS, b.stamp())
+        apply_page(conn, context, "p", page[:15], cursor, slice_seconds=0.0)
+        with write(conn):
+            conn.execute("UPDATE sync_cursors SET pull_cursor = NULL, pull_count = 0")
+    finally:
+        conn.close()
+    assert len(b.live()) == 15
+    reports = await b.pull("p")
+    assert reports[0].outcomes == {"already_had": 15, "inserted": 25}
+    assert b.live() == a.live()
+
+
+async def test_a_page_applied_in_one_item_slices_equals_one_slice(
+    make_device: Any, api: Api
+) -> None:
+    """Applying a page one observation per transaction gives the rows and cursor of one go."""
+    a = await make_device("A")
+    for n in range(12):
+        a.save(title=f"o{n}")
+    await a.push()
+    page, cursor = await api.pull_all(a.token, "p")
+    results = []
+    for name, seconds in (("B", 0.0), ("C", 60.0)):
+        device = await make_device(name)
+        conn = connect(device.db_path)
+        try:
+            context = Context(SimilarityIndex(conn, 0.85), Strategy.MERGE, device.stamp())
+            outcomes = apply_page(conn, context, "p", page, cursor, slice_seconds=seconds)
+            stored = conn.execute("SELECT pull_cursor, pull_count FROM sync_cursors").fetchall()
+        finally:
+            conn.close()
+        results.append((outcomes, stored, device.live()))
+    assert results[0] == results[1]
+    assert results[0][0] == {"inserted": 12}
+    assert results[0][1] == [(cursor, 12)]
+    assert results[0][2] == a.live()
 
 
 async def test_an_edit_made_while_a_push_is_in_flight_is_pushed_too(
