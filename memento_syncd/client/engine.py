@@ -209,6 +209,18 @@ def _culprit(batch: outbox.Batch, exc: ServerRefused) -> outbox.Outgoing | None:
     return None
 
 
+def _settled_since(conn: sqlite3.Connection, obs_id: int, version: int) -> bool:
+    """Whether this row already holds server ``version`` or newer as its base.
+
+    Then a pull applied or settled that version while the push was in flight; the
+    local edit, if it won, is pending again and is pushed on the new base.
+    """
+    row = conn.execute(
+        "SELECT server_version FROM sync_objects WHERE obs_id = ?", (obs_id,)
+    ).fetchone()
+    return row is not None and row[0] is not None and row[0] >= version
+
+
 def _acknowledge(
     conn: sqlite3.Connection,
     ctx: Context,
@@ -227,6 +239,9 @@ def _acknowledge(
                 counts["unanswered"] += 1
             elif status == "conflict":
                 remote, version = rows.from_wire(result["server"])
+                if _settled_since(conn, item.obs_id, version):
+                    counts["conflict_settled"] += 1  # a pull met it while this push flew
+                    continue
                 outcome = settle(conn, ctx, item.obs_id, remote, version)
                 counts["conflict_" + outcome] += 1
             else:

@@ -66,6 +66,36 @@ async def test_a_cut_page_is_not_applied_and_the_retry_completes(
     assert b.live() == a.live()
 
 
+async def test_a_conflict_settled_by_a_pull_during_the_push_is_not_settled_twice(
+    make_device: Any, proxy: FaultProxy
+) -> None:
+    """A push answer reporting a conflict that a pull settled meanwhile adds no second history."""
+    a, b = await make_device("A"), await make_device("B")
+    first = a.save(title="x")
+    await a.push()
+    await b.pull()
+    a.edit(first, title="from a")
+    b.edit(b.find("x"), title="from b")
+    await a.push()
+    proxy.fault, proxy.delay = Fault.DELAY, 0.5  # B's push answer is held back ...
+    pushing = asyncio.ensure_future(b.push(url=proxy.url))
+    await asyncio.sleep(0.2)
+    pulled = await b.pull()  # ... while a pull meets A's edit and settles the conflict
+    pushed = await pushing
+    assert pulled[0].outcomes == {"conflict_local": 1}
+    assert pushed[0].outcomes == {
+        "conflict_settled": 1,
+        "updated": 1,
+    }  # then pushed on its new base
+    history = b.app.execute("SELECT count(*) FROM sync_history").fetchone()[0]
+    assert history == 1
+    proxy.fault = Fault.PASS
+    await b.push()
+    await a.pull()
+    assert a.live() == b.live()
+    assert [row[2] for row in b.live()] == ["from b"]
+
+
 async def test_slices_committed_before_a_crash_are_recognised_on_the_next_pull(
     make_device: Any, api: Api
 ) -> None:
