@@ -112,7 +112,7 @@ def test_sample_values_are_defaults_unless_examples() -> None:
         shown = getattr(config, key)
         shown = dict(shown) if key == "projects" else shown
         assert shown == default_of(key), key
-    assert sorted(examples) == ["projects", "server_url"]
+    assert sorted(examples) == ["enabled", "projects", "server_url"]
 
 
 def readme_table_keys() -> list[str]:

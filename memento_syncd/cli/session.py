@@ -35,6 +35,11 @@ def settings(home: Home) -> SyncConfig:
 def with_engine(home: Home, work: Callable[[SyncEngine], Awaitable[T]]) -> T:
     """Run ``work`` with an engine on this home's database and server; errors in one line."""
     config = settings(home)
+    if config.server_url and not config.active:
+        raise CommandError(
+            f"sync is disabled in {home.config} (sync.enabled is false): set it to true"
+            " or run 'memento-syncd login --server URL --token TOKEN'"
+        )
     if not config.server_url:
         raise CommandError(
             f"no sync server configured in {home.config}: run "

@@ -72,7 +72,8 @@ class ProjectConfig:
 class SyncConfig:
     """Validated sync settings; the defaults are what an absent file means."""
 
-    enabled: bool = False
+    # None (not set) syncs whenever a server is set; ``false`` turns sync off, keeping it.
+    enabled: bool | None = None
     server_url: str | None = None
     conflict_strategy: str = "last_write_wins"
     auto_pull: bool = True
@@ -85,6 +86,11 @@ class SyncConfig:
     realtime: bool = True
     push_batch_size: int = 500
     unknown_keys: tuple[str, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        """Whether to sync at all: a server is set and ``enabled`` is not false."""
+        return self.server_url is not None and self.enabled is not False
 
     def strategy_for(self, project: str) -> str:
         """The conflict strategy of ``project``: its own if set, else the global one."""
@@ -248,7 +254,7 @@ class _Parser:
         if "projects" in section:
             projects = self.projects(section["projects"], "sync.projects", unknown)
         return SyncConfig(
-            enabled=pick("enabled", self.boolean, default.enabled),
+            enabled=pick("enabled", self.boolean, None),
             server_url=pick("server_url", self.url, default.server_url),
             conflict_strategy=pick("conflict_strategy", self.strategy, default.conflict_strategy),
             auto_pull=pick("auto_pull", self.boolean, default.auto_pull),

@@ -42,7 +42,7 @@ async def dispatch(daemon: Daemon, request: dict[str, Any]) -> Any:
 
 async def _sync(daemon: Daemon, op: str, project: str | None) -> Any:
     if daemon.engine is None:
-        raise ControlError("not_configured", daemon.config_error or "no sync server configured")
+        raise ControlError("not_configured", daemon.config_error or daemon.idle_reason())
     if daemon.paused:
         raise ControlError("paused", "the daemon is paused: run 'memento-syncd resume' first")
     reports: dict[str, list[Report]] = {}
@@ -122,7 +122,7 @@ async def status(daemon: Daemon) -> dict[str, Any]:
 
 def _connection(daemon: Daemon, realtime: bool) -> str:
     if daemon.engine is None:
-        return "not configured"
+        return "disabled" if daemon.config.server_url else "not configured"
     if daemon.paused:
         return "paused"
     if daemon.health["push"].failures or daemon.health["pull"].failures:

@@ -163,7 +163,7 @@ class Daemon:
     async def _apply_config(self) -> None:
         config = self.config
         token = None
-        if config.server_url:
+        if config.active:
             try:
                 token = load_token(self.home)
             except TokenError as exc:
@@ -173,7 +173,7 @@ class Daemon:
             if self._transport is not None:
                 await self._transport.__aexit__(None, None, None)
                 self._transport, self.engine = None, None
-            if config.server_url and token:
+            if config.server_url and config.active and token:
                 self._transport = await Transport(config.server_url, token).__aenter__()
                 self.engine = SyncEngine(self.db, self._transport, config, self.clock)
         self._schedule_pulls()
@@ -199,7 +199,7 @@ class Daemon:
             self._realtime_task.cancel()
             await asyncio.gather(self._realtime_task, return_exceptions=True)
             self._realtime_task, self._realtime = None, None
-        if self.config.realtime and self.config.server_url and token:
+        if self.config.realtime and self.config.server_url and self.config.active and token:
             device = await self.db.run(_device_id)
             self._realtime = RealtimeLink(self.config.server_url, token, device)
             self._realtime_task = asyncio.create_task(self._realtime_loop(self._realtime))
@@ -321,7 +321,7 @@ class Daemon:
         """One push or pull under its lock; failures reschedule it (and, if manual, raise)."""
         engine = self.engine
         if engine is None:
-            raise RuntimeError(self.config_error or "no sync server configured")
+            raise RuntimeError(self.config_error or _idle_reason(self.config))
         lock, run = (
             (self._push_lock, engine.push) if what == "push" else (self._pull_lock, engine.pull)
         )
@@ -374,9 +374,13 @@ class Daemon:
         """The realtime subscription, if one is configured."""
         return self._realtime
 
+    def idle_reason(self) -> str:
+        """Why no sync runs: disabled, or no server configured."""
+        return _idle_reason(self.config)
+
     def _summary(self) -> str:
         if self.engine is None:
-            return "idle: no sync server configured"
+            return f"idle: {_idle_reason(self.config)}"
         return f"syncing with {self.config.server_url}" + (" (paused)" if self.paused else "")
 
     async def _dispatch(self, request: dict[str, Any]) -> Any:
@@ -395,3 +399,9 @@ def _device_id(conn: Any) -> str:
 
 def _has_pending(conn: Any) -> bool:
     return bool(conn.execute("SELECT EXISTS (SELECT 1 FROM sync_changes)").fetchone()[0])
+
+
+def _idle_reason(config: SyncConfig) -> str:
+    if config.server_url and config.enabled is False:
+        return "sync is disabled (sync.enabled is false in config.json)"
+    return "no sync server configured: run 'memento-syncd login --server URL --token TOKEN'"

@@ -285,6 +285,23 @@ def test_an_observation_saved_on_one_device_reaches_another(
     )  # fmt: skip
 
 
+def test_sync_enabled_false_turns_sync_off_and_unset_means_on(
+    make_device: DeviceFactory, server: ServerProcess, token: str
+) -> None:
+    """``sync.enabled: false`` refuses push and pull in one line; without the key, sync runs."""
+    a = make_device("A")
+    a.configure(server.url, token, enabled=False)
+    a.save("kept while off", "local only")
+    for action in ("push", "pull"):
+        result = a.memento("sync", action)
+        assert result.returncode != 0
+        assert "Traceback" not in result.stderr
+        assert "sync is disabled" in result.stderr
+        assert "sync.enabled" in result.stderr
+    a.config.write_text(json.dumps({"sync": {"server_url": server.url}}), encoding="utf-8")
+    assert "pushed 1" in a.push()
+
+
 # 3. sync status
 
 

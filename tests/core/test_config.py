@@ -39,7 +39,7 @@ def sync(**section: Any) -> str:
 def test_defaults_match_the_contract() -> None:
     """An absent section means: disabled, last_write_wins, auto pull every 300 s at 0.85."""
     config = SyncConfig()
-    assert config.enabled is False
+    assert config.enabled is None
     assert config.server_url is None
     assert config.conflict_strategy == "last_write_wins"
     assert config.auto_pull is True

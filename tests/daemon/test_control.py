@@ -239,3 +239,17 @@ def test_login_while_the_daemon_runs_replaces_a_revoked_token(
     assert login.returncode == 0, login.stderr
     wait_for(lambda: a.cli("push").returncode == 0, "a push with the new token to succeed")
     a.wait_status(lambda s: s["pending"] == 0, "the write to be pushed")
+
+
+def test_a_daemon_with_sync_disabled_syncs_nothing_until_enabled(
+    server: Server, devices: Devices
+) -> None:
+    """With ``enabled: false`` status says disabled and nothing is pushed; enabling syncs."""
+    a = devices.running("alice", server, enabled=False)
+    b = devices.running("bob", server)
+    off = a.wait_status(lambda s: s["connection"] == "disabled", "status to say disabled")
+    assert off["server_url"] == server.url
+    a.save("written while disabled")
+    assert a.status()["pending"] >= 1
+    a.write_config({"sync": {"enabled": True, "server_url": server.url}})
+    wait_for(lambda: b.find("written while disabled"), "A's write to reach B once enabled")
