@@ -75,7 +75,10 @@ def run_status(args: argparse.Namespace) -> int:
         print(json.dumps(state, indent=2, ensure_ascii=False))
         return 0
     print(f"memento-syncd {state['version']} (pid {state['pid']}), home {state['home']}")
-    print(f"server:     {state['server_url'] or 'not configured'} ({state['connection']})")
+    server = state["server_url"]
+    print(
+        f"server:     {server} ({state['connection']})" if server else "server:     not configured"
+    )
     print(f"pending:    {state['pending']} local change(s) not yet pushed")
     print(f"conflicts:  {state['conflicts']}")
     print(f"next pull:  {state['next_pull'] or '-'}")

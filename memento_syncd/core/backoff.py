@@ -50,6 +50,10 @@ class Health:
         """After a success: healthy again (a change worth logging if it was failing)."""
         return Health(changed=self.failures > 0)
 
+    def retry_now(self) -> Health:
+        """The link is known to be back: try at once, still failing until an attempt succeeds."""
+        return replace(self, next_attempt=None, changed=False)
+
     def quiet(self) -> Health:
         """The same state with the change acknowledged."""
         return replace(self, changed=False)

@@ -64,6 +64,8 @@ class Daemon:
         self._transport: Transport | None = None
         self._realtime: RealtimeLink | None = None
         self._stop = asyncio.Event()
+        # Set to cut a backoff wait short: on stop, or when the server is known to be back.
+        self._retry_now = {what: asyncio.Event() for what in ("push", "pull", "realtime")}
         self._push_wanted = asyncio.Event()
         self._pull_wanted = asyncio.Event()
         self._pull_projects: set[str | None] = set()
@@ -92,6 +94,8 @@ class Daemon:
     def stop(self) -> None:
         """Ask the daemon to finish."""
         self._stop.set()
+        for wake in self._retry_now.values():
+            wake.set()
 
     async def _start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -281,7 +285,8 @@ class Daemon:
             self._healthy("realtime")
             for what in ("push", "pull"):  # the server is back: retry now, not at the backoff
                 if self.health[what].failures:
-                    self.health[what] = Health()
+                    self.health[what] = self.health[what].retry_now()
+                    self._retry_now[what].set()
             self.request_push()
             self.request_pull(None)
 
@@ -296,8 +301,11 @@ class Daemon:
 
     async def _wait_for_retry(self, what: str) -> None:
         due = self.health[what].next_attempt
+        wake = self._retry_now[what]
+        if not self._stop.is_set():
+            wake.clear()
         if due is not None:
-            await sleep_or(self._stop, due - time.monotonic())
+            await sleep_or(wake, due - time.monotonic())
 
     async def _local_changes(self) -> bool:
         """Confirm a file event: did another connection commit, or is anything pending?"""

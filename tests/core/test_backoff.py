@@ -44,3 +44,16 @@ def test_success_resets_and_reports_recovery_once() -> None:
     assert (recovered.failures, recovered.last_error, recovered.next_attempt) == (0, None, None)
     assert recovered.changed
     assert not recovered.quiet().succeeded().changed
+
+
+def test_retry_now_drops_the_wait_but_keeps_failing_until_a_success() -> None:
+    """retry_now clears the next attempt only; the later success still reports the recovery."""
+    failing = Health().failed("down", 5.0, Backoff(), _top).quiet()
+    assert failing.next_attempt is not None
+    now = failing.retry_now()
+    assert (now.failures, now.last_error, now.next_attempt) == (1, "down", None)
+    assert not now.changed
+    assert now.succeeded().changed
+    again = now.failed("down", 6.0, Backoff(), _top)
+    assert again.failures == 2
+    assert not again.changed  # same error: not logged again
