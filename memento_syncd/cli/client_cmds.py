@@ -117,7 +117,7 @@ def run_conflicts_resolve(args: argparse.Namespace) -> int:
     from memento_syncd.core.config import SyncConfig
     from memento_syncd.core.timestamps import format_timestamp
     from memento_syncd.store.index import SimilarityIndex
-    from memento_syncd.store.manual import NoSuchConflict, resolve_conflict
+    from memento_syncd.store.manual import NoSuchConflict, TwinsCannotBothStay, resolve_conflict
 
     conn, config = _store()
     assert isinstance(conn, sqlite3.Connection)  # noqa: S101 - narrowing
@@ -129,6 +129,8 @@ def run_conflicts_resolve(args: argparse.Namespace) -> int:
         raise CommandError(
             f"no open conflict {args.id}; see 'memento-syncd conflicts list'"
         ) from exc
+    except TwinsCannotBothStay as exc:
+        raise CommandError(str(exc)) from exc
     print(f"Conflict {args.id} resolved (kept {args.keep}); it syncs at the next push.")
     return 0
 

@@ -80,6 +80,8 @@ async def _resolve(daemon: Daemon, request: dict[str, Any]) -> Any:
         await daemon.db.run(work)
     except manual.NoSuchConflict as exc:
         raise ControlError("not_found", f"no open conflict {conflict_id}") from exc
+    except manual.TwinsCannotBothStay as exc:
+        raise ControlError("invalid", str(exc)) from exc
     daemon.request_push()
     return {"resolved": conflict_id, "kept": keep}
 

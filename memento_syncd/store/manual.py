@@ -7,16 +7,21 @@ import json
 import sqlite3
 from typing import Any
 
+from memento_syncd.core.observation import Observation
 from memento_syncd.store import rows
 from memento_syncd.store.db import applying, write
 from memento_syncd.store.index import SimilarityIndex
-from memento_syncd.store.settle import rebase, store_remote
+from memento_syncd.store.settle import rebase, store_remote, text_of
 
 KEEP_CHOICES = ("local", "remote", "both")
 
 
 class NoSuchConflict(LookupError):
     """The id names no open conflict."""
+
+
+class TwinsCannotBothStay(ValueError):
+    """``both`` asked for two versions that dedup would fold back into one on other devices."""
 
 
 def list_conflicts(
@@ -81,10 +86,23 @@ def resolve_conflict(
                 store_remote(conn, index, obs_id, remote, version)
             conn.execute("DELETE FROM sync_changes WHERE obs_id = ?", (obs_id,))
             if keep == "both":
+                _refuse_twins(index, conflict_id, local)
                 rows.insert_row(conn, local)  # captured: pushed as a new observation
         conn.execute(
             "UPDATE sync_conflicts SET resolved_at = ?, resolution = ? WHERE id = ?",
             (now, keep, conflict_id),
+        )
+
+
+def _refuse_twins(index: SimilarityIndex, conflict_id: int, local: Observation) -> None:
+    """Devices that pull the copy dedup it as any pulled observation: if it has a live twin
+    here (the server's version, usually), they would merge it and keep one row where this
+    device keeps two. Refuse, so that every device ends with the same observations."""
+    index.refresh_dirty()
+    if index.find_twin(text_of(local)) is not None:
+        raise TwinsCannotBothStay(
+            f"the two versions of conflict {conflict_id} are near twins (dedup would merge"
+            " them again on other devices); keep local or remote, or edit one first"
         )
 
 

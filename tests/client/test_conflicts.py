@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from memento_syncd.store.manual import history, list_conflicts, resolve_conflict
+import pytest
+
+from memento_syncd.store.manual import (
+    TwinsCannotBothStay,
+    history,
+    list_conflicts,
+    resolve_conflict,
+)
 from tests.client.devices import Device
 
 
@@ -150,6 +157,28 @@ async def test_manual_resolved_both_keeps_two_observations(make_device: Any) -> 
     await a.pull()
     assert a.live() == b.live()
     assert sorted(r[3] for r in a.live()) == ["A", "B"]
+
+
+async def test_keep_both_is_refused_for_near_twins_and_devices_still_converge(
+    make_device: Any,
+) -> None:
+    """keep=both of two near-identical versions is refused (dedup would merge them elsewhere)."""
+    a, b, a_id, b_id = await _shared(make_device, conflict_strategy="manual")
+    words = " ".join(f"word{n}" for n in range(40))
+    a.edit(a_id, content=f"{words} from a")
+    b.edit(b_id, content=f"{words} from b")
+    await a.push()
+    await b.push()
+    (conflict,) = list_conflicts(b.app)
+    with pytest.raises(TwinsCannotBothStay, match="near twins"):
+        await _resolve(b, conflict["id"], "both")
+    assert [c["id"] for c in list_conflicts(b.app)] == [conflict["id"]]  # still open
+    assert len(b.live()) == 1
+    await _resolve(b, conflict["id"], "local")
+    await b.push()
+    await a.pull()
+    assert a.live() == b.live()
+    assert [row[3] for row in a.live()] == [f"{words} from b"]
 
 
 async def test_delete_against_edit_converges(make_device: Any) -> None:
