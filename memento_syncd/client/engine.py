@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from memento_syncd.core.conflicts import Strategy
 from memento_syncd.core.timestamps import format_timestamp
 from memento_syncd.store import outbox, rows
 from memento_syncd.store.db import applying, write
-from memento_syncd.store.inbox import SLICE_SECONDS, apply_page
+from memento_syncd.store.inbox import SLICE_GAP_SECONDS, SLICE_SECONDS, apply_page
 from memento_syncd.store.index import SimilarityIndex
 from memento_syncd.store.settle import Context, settle
 
@@ -162,10 +163,14 @@ def _refresh_index(
     if upcoming is not None:
         with write(conn):
             index.rebuild(extra=upcoming)
-    while True:
+    # The rows waiting now; those the app writes meanwhile wait for the next slice's refresh.
+    left = int(conn.execute("SELECT count(*) FROM sync_dirty").fetchone()[0])
+    while left > 0:
         with write(conn):
-            if index.refresh_dirty(limit=500, seconds=SLICE_SECONDS) == 0:
-                break
+            done = index.refresh_dirty(limit=500, seconds=SLICE_SECONDS)
+        left = 0 if done == 0 else left - done
+        if left > 0:
+            time.sleep(SLICE_GAP_SECONDS)  # the application's waiting writes go in here
     if index.needs_rebuild() and (rebuild_limit is None or index.size() <= rebuild_limit):
         with write(conn):
             index.rebuild()

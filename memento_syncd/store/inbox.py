@@ -37,6 +37,11 @@ from memento_syncd.store.settle import (
 # next pull brings the page again and those observations are recognised (same or older
 # server version: already had; a twin: its alias), so nothing is applied twice.
 SLICE_SECONDS = 0.03
+# Between slices the lock is left free this long. SQLite's busy handler, which the
+# application's writes wait in, polls at growing intervals (1, 2, 5, 10, 15, 20 ms ...);
+# a slice begun right after the last commit would catch the lock before it looks again,
+# and back-to-back slices could starve it for seconds.
+SLICE_GAP_SECONDS = 0.02
 
 
 def apply_page(
@@ -47,8 +52,12 @@ def apply_page(
     cursor: str,
     *,
     slice_seconds: float = SLICE_SECONDS,
+    gap_seconds: float = SLICE_GAP_SECONDS,
 ) -> Counter[str]:
-    """Apply ``items`` in short transactions, the cursor with the last; counts by outcome."""
+    """Apply ``items`` in short transactions, the cursor with the last; counts by outcome.
+
+    After each slice but the last, the lock stays free for ``gap_seconds``.
+    """
     outcomes: Counter[str] = Counter()
     position = 0
     while True:
@@ -68,6 +77,7 @@ def apply_page(
                     (cursor, ctx.now, len(items), project),
                 )
                 return outcomes
+        time.sleep(gap_seconds)
 
 
 def _apply_item(conn: sqlite3.Connection, ctx: Context, item: dict[str, Any]) -> str:

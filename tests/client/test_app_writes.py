@@ -1,0 +1,73 @@
+"""The application keeps writing while a pull applies pages: it gets the lock between slices."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from contextlib import closing
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from memento_syncd.core.conflicts import Strategy
+from memento_syncd.store.db import connect
+from memento_syncd.store.inbox import apply_page
+from memento_syncd.store.index import SimilarityIndex
+from memento_syncd.store.settle import Context
+from tests.conftest import Api
+
+_APP_INSERT = (
+    "INSERT INTO observations (project, type, title, content, created_at, updated_at)"
+    " VALUES ('app', 'note', 'app write', 'x', '2025-01-15T10:30:00Z', '2025-01-15T10:30:00Z')"
+)
+
+
+class AppWriter(threading.Thread):
+    """The application: an INSERT every few ms through SQLite's own busy handler."""
+
+    def __init__(self, db: Path) -> None:
+        super().__init__(daemon=True)
+        self.db = db
+        self.stop = threading.Event()
+        self.waits: list[float] = []
+        self.failed = 0
+
+    def run(self) -> None:
+        with closing(sqlite3.connect(self.db, timeout=10)) as conn:
+            while not self.stop.wait(0.005):
+                started = time.monotonic()
+                try:
+                    with conn:
+                        conn.execute(_APP_INSERT)
+                except sqlite3.OperationalError:
+                    self.failed += 1
+                self.waits.append(time.monotonic() - started)
+
+
+async def test_the_application_writes_between_the_slices_of_a_page(
+    make_device: Any, api: Api
+) -> None:
+    """App inserts waiting on the lock go in between our one-item slices, none starved."""
+    a, b = await make_device("A"), await make_device("B")
+    for n in range(40):
+        a.save(title=f"o{n}", content=f"pulled observation number {n}")
+    await a.push()
+    page, cursor = await api.pull_all(a.token, "p")
+    conn = connect(b.db_path)
+    writer = AppWriter(b.db_path)
+    writer.start()
+    try:
+        context = Context(SimilarityIndex(conn, 0.85), Strategy.LAST_WRITE_WINS, b.stamp())
+        outcomes = apply_page(conn, context, "p", page, cursor, slice_seconds=0.0)
+    finally:
+        writer.stop.set()
+        writer.join()
+        conn.close()
+    assert outcomes == {"inserted": 40}
+    assert writer.failed == 0
+    assert max(writer.waits) < 2.0
+    order = [row[0] for row in b.app.execute("SELECT project FROM observations ORDER BY id")]
+    pulled = [i for i, project in enumerate(order) if project == "p"]
+    between = sum(1 for i, j in pairwise(pulled) if j > i + 1)
+    assert between >= len(pulled) // 2  # app rows between most pairs of consecutive slices
