@@ -15,7 +15,7 @@ from memento_syncd.client.transport import ServerRefused, Transport
 from memento_syncd.core.config import SyncConfig
 from memento_syncd.core.conflicts import Strategy
 from memento_syncd.core.timestamps import format_timestamp
-from memento_syncd.store import outbox, rows
+from memento_syncd.store import outbox, rows, twins
 from memento_syncd.store.db import applying, write
 from memento_syncd.store.inbox import SLICE_GAP_SECONDS, SLICE_SECONDS, apply_page
 from memento_syncd.store.index import SimilarityIndex
@@ -252,6 +252,7 @@ def _acknowledge(
             else:
                 outbox.acknowledge(conn, item, int(result["version"]))
                 counts[str(status)] += 1
+            twins.regroup_identity(conn, ctx, item.observation.sync_id)
         conn.execute("INSERT OR IGNORE INTO sync_cursors (project) VALUES (?)", (batch.project,))
         conn.execute(
             "UPDATE sync_cursors SET last_push = ?, push_count = push_count + ? WHERE project = ?",

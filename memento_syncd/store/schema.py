@@ -76,4 +76,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "INSERT INTO sync_changes (obs_id) SELECT id FROM observations ORDER BY id",
         "INSERT OR IGNORE INTO sync_dirty (obs_id) SELECT id FROM observations",
     ),
+    (
+        # The latest version of each folded twin, so that a fold can be recomputed (and a
+        # twin that stopped being one split off) whatever order its members change in.
+        "ALTER TABLE sync_aliases ADD COLUMN latest TEXT",
+    ),
 )

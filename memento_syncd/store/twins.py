@@ -1,0 +1,197 @@
+"""Folds of twins on the device: one row for several identities, kept in step with them.
+
+Dedup folds a pulled observation into the local row it duplicates and records the
+pulled identity as an alias of that row, with the alias's latest version. After any
+change to a member of a fold (pulled, pushed, settled), ``regroup`` makes the row show
+``core.twins.fold`` of the members that are still twins of the row's own identity; a
+member that is no longer one leaves the fold as a row of its own (what devices that
+never folded the two show), and a fold whose own identity is deleted takes its
+members with it, as deletions pushed under their own identities so that every device
+agrees. All of it runs inside the caller's transaction with capture off.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, replace
+
+from memento_syncd.core.conflicts import newer, same_record
+from memento_syncd.core.errors import InvalidInput
+from memento_syncd.core.observation import Observation
+from memento_syncd.core.twins import fold, twin_kind
+from memento_syncd.store import rows
+from memento_syncd.store.settle import Context, current, reindex, remember_loss
+
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    """An alias of a row: its identity, server version and latest version (if known)."""
+
+    sync_id: str
+    version: int
+    latest: Observation | None
+
+
+def pending(conn: sqlite3.Connection, obs_id: int) -> bool:
+    """Whether the row has local changes not yet acknowledged, or an open conflict."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM sync_changes WHERE obs_id = ?)"
+        " OR EXISTS (SELECT 1 FROM sync_conflicts WHERE obs_id = ? AND resolved_at IS NULL)",
+        (obs_id, obs_id),
+    ).fetchone()
+    return bool(row[0])
+
+
+def fold_in(
+    conn: sqlite3.Connection, ctx: Context, obs_id: int, remote: Observation, version: int
+) -> str | None:
+    """Fold the newly pulled ``remote`` into row ``obs_id``; its twin kind, or None if not one.
+
+    The index found the row by what it shows; the fold is kept only if ``remote`` is a
+    twin of the row's own identity too, so that it would not split off again at once.
+    """
+    own = _own(conn, obs_id, ctx.now)
+    kind = None if own is None else twin_kind(own, remote, ctx.index.threshold)
+    if kind is None:
+        return None
+    conn.execute(
+        "INSERT INTO sync_aliases (sync_id, obs_id, server_version, kind, latest)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (remote.sync_id, obs_id, version, kind, rows.encode(remote)),
+    )
+    regroup(conn, ctx, obs_id)
+    return kind
+
+
+def update_alias(
+    conn: sqlite3.Connection,
+    ctx: Context,
+    alias: tuple[int, int],
+    remote: Observation,
+    version: int,
+) -> str:
+    """A new version of a folded twin: record it, then bring its row in step."""
+    obs_id, seen = alias
+    if version <= seen:
+        return "already_had"
+    conn.execute(
+        "UPDATE sync_aliases SET server_version = ?, latest = ? WHERE sync_id = ?",
+        (version, rows.encode(remote), remote.sync_id),
+    )
+    outcome = "twin_updated"
+    if remote.deleted_at is not None:
+        outcome = _delete_fold(conn, ctx, obs_id, remote)
+    regroup(conn, ctx, obs_id)
+    return outcome
+
+
+def regroup_identity(conn: sqlite3.Connection, ctx: Context, sync_id: str) -> None:
+    """``regroup`` the row that holds identity ``sync_id``, if any."""
+    row = conn.execute("SELECT obs_id FROM sync_objects WHERE sync_id = ?", (sync_id,)).fetchone()
+    if row is not None:
+        regroup(conn, ctx, row[0])
+
+
+def regroup(conn: sqlite3.Connection, ctx: Context, obs_id: int) -> None:
+    """Make row ``obs_id`` show the fold of its members; split off or delete those that left."""
+    members = _members(conn, obs_id)
+    if not members:
+        return
+    own = _own(conn, obs_id, ctx.now)
+    if own is None:
+        return
+    live = [m for m in members if m.latest is not None and m.latest.deleted_at is None]
+    if own.deleted_at is not None:
+        for member in live:
+            _split(conn, ctx, member, gone=own)
+        return
+    staying: list[Observation] = []
+    for member in live:
+        assert member.latest is not None  # noqa: S101 - filtered above
+        if twin_kind(own, member.latest, ctx.index.threshold) is None:
+            _split(conn, ctx, member, gone=None)
+        else:
+            staying.append(member.latest)
+    _show(conn, ctx, obs_id, fold(own, staying))
+
+
+def _members(conn: sqlite3.Connection, obs_id: int) -> list[_Member]:
+    found = conn.execute(
+        "SELECT sync_id, server_version, latest FROM sync_aliases WHERE obs_id = ?", (obs_id,)
+    ).fetchall()
+    return [_Member(sync_id, version, rows.decode(latest)) for sync_id, version, latest in found]
+
+
+def _own(conn: sqlite3.Connection, obs_id: int, now: str) -> Observation | None:
+    """The row's own identity's latest version: the row while it has unpushed edits (or
+    was never synced), else what the server last said."""
+    found = conn.execute(
+        "SELECT sync_id, base FROM sync_objects WHERE obs_id = ?", (obs_id,)
+    ).fetchone()
+    sync_id, base = found if found is not None else ("local", None)
+    if base is not None and not pending(conn, obs_id):
+        return rows.decode(base)
+    return current(conn, obs_id, sync_id, now)
+
+
+def _show(conn: sqlite3.Connection, ctx: Context, obs_id: int, shown: Observation) -> None:
+    """Write ``shown`` into the row unless it already holds it; a pending edit that gives
+    way is kept in the history."""
+    row = rows.read_row(conn, obs_id)
+    if row is None:
+        return
+    try:
+        held = rows.to_observation(shown.sync_id, row)
+    except InvalidInput:
+        return
+    if same_record(shown, held) and shown.created_at == held.created_at:
+        return
+    if not same_record(shown, held) and pending(conn, obs_id):
+        remember_loss(conn, obs_id, shown.sync_id, "twin", shown, held, ctx.now)
+    rows.write_row(conn, obs_id, shown)
+    reindex(ctx.index, obs_id, shown)
+
+
+def _split(
+    conn: sqlite3.Connection, ctx: Context, member: _Member, gone: Observation | None
+) -> None:
+    """Give ``member`` a row of its own; with ``gone`` (the deleted fold), a deleted one
+    whose deletion is pushed under the member's identity."""
+    latest = member.latest
+    assert latest is not None  # noqa: S101 - callers pass live members only
+    shown = latest
+    if gone is not None:
+        shown = replace(latest, deleted_at=gone.deleted_at, updated_at=gone.updated_at)
+    new_id = rows.insert_row(conn, shown)
+    conn.execute(
+        "INSERT INTO sync_objects (obs_id, sync_id, server_version, base) VALUES (?, ?, ?, ?)",
+        (new_id, member.sync_id, member.version, rows.encode(latest)),
+    )
+    conn.execute("DELETE FROM sync_aliases WHERE sync_id = ?", (member.sync_id,))
+    if gone is not None:
+        conn.execute("INSERT INTO sync_changes (obs_id) VALUES (?)", (new_id,))
+    reindex(ctx.index, new_id, shown)
+
+
+def _delete_fold(conn: sqlite3.Connection, ctx: Context, obs_id: int, remote: Observation) -> str:
+    """A folded twin was deleted: the twins are one, so the row goes too, and syncs that.
+
+    The deletion is recorded as a local change of the row, so its own identity is
+    deleted on the server as well (``regroup`` then deletes the other members), and
+    every device, new ones included, agrees. A pending local edit newer than the
+    deletion keeps the row.
+    """
+    row = rows.read_row(conn, obs_id)
+    if row is None or row["deleted_at"] is not None:
+        return "twin_deleted"
+    try:
+        local = rows.to_observation(remote.sync_id, row)
+    except InvalidInput:
+        return "twin_deleted"
+    if pending(conn, obs_id) and newer(local, remote) is local:
+        return "twin_kept"
+    gone = replace(local, deleted_at=remote.deleted_at, updated_at=remote.updated_at)
+    rows.write_row(conn, obs_id, gone)
+    conn.execute("INSERT INTO sync_changes (obs_id) VALUES (?)", (obs_id,))
+    reindex(ctx.index, obs_id, gone)
+    return "twin_deleted"

@@ -1,0 +1,96 @@
+"""Folds of twins stay in step with their members, so every device ends with the same rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.client.devices import Device
+
+TEXT = "We keep agent memory in SQLite with WAL so every device can write while sync reads"
+
+
+async def _fold_on_a(make_device: Any) -> tuple[Device, Device]:
+    """B saves and pushes a text; A saves the same text and pulls: A folds B's copy in."""
+    a, b = await make_device("A"), await make_device("B")
+    b.save(title="twin", content=TEXT)
+    await b.push()
+    a.save(title="twin", content=TEXT)
+    reports = await a.pull()
+    assert reports[0].outcomes == {"dedup_exact": 1}
+    return a, b
+
+
+async def _settle(*devices: Device) -> None:
+    """Sync everyone, three rounds: enough for a pull's follow-up pushes to travel."""
+    for _ in range(3):
+        for device in devices:
+            await device.sync()
+
+
+async def test_a_twin_edited_apart_elsewhere_leaves_the_fold(make_device: Any) -> None:
+    """B edits its copy into something else: A's fold splits and A shows both, like B."""
+    a, b = await _fold_on_a(make_device)
+    b.edit(b.find("twin"), content="B changed its mind entirely")
+    await b.push()
+    reports = await a.pull()
+    assert reports[0].outcomes == {"twin_updated": 1}
+    assert len(a.live()) == 2
+    await _settle(a, b, await make_device("C"))
+    assert a.live() == b.live()
+    assert [row[3] for row in a.live()] == ["B changed its mind entirely", TEXT]
+
+
+async def test_editing_a_folded_row_apart_splits_the_twin_off(make_device: Any) -> None:
+    """A edits the row that holds B's copy: the edit is A's, and B's copy reappears beside it."""
+    a, b = await _fold_on_a(make_device)
+    a.edit(a.find("twin"), content="A rewrote its own note")
+    await a.push()
+    assert sorted(row[3] for row in a.live()) == ["A rewrote its own note", TEXT]
+    c = await make_device("C")
+    await _settle(a, b, c)
+    assert a.live() == b.live() == c.live()
+    assert len(a.live()) == 2
+    assert a.pending() == b.pending() == 0
+
+
+async def test_deleting_a_folded_row_deletes_the_twin_it_holds_on_the_server(
+    make_device: Any,
+) -> None:
+    """A deletes the row holding B's copy: the deletion is pushed under both identities."""
+    a, b = await _fold_on_a(make_device)
+    await a.push()
+    a.delete(a.find("twin"))
+    await _settle(a, b)
+    assert a.live() == b.live() == []
+    fresh = await make_device("D")
+    await fresh.pull()
+    assert fresh.live() == []
+
+
+async def test_a_fold_shows_the_newest_member_even_after_an_edit_with_a_slow_clock(
+    make_device: Any,
+) -> None:
+    """A retitles the fold with a clock behind B's: both devices show the newest, B's title."""
+    a, b = await make_device("A"), await make_device("B")
+    b.save(title="from B", content=TEXT, at="2025-03-01T00:00:00Z")
+    await b.push()
+    a_id = a.save(title="from A", content=TEXT, at="2025-01-01T00:00:00Z")
+    await a.pull()
+    assert a.row(a_id)["title"] == "from B"
+    a.edit(a_id, title="renamed by A", at="2025-02-01T00:00:00Z")
+    await _settle(a, b)
+    assert a.live() == b.live()
+    assert [row[2] for row in a.live()] == ["from B"]
+    assert a.row(a_id)["created_at"] == "2025-01-01T00:00:00Z"
+
+
+async def test_a_fold_made_before_the_upgrade_still_routes_its_twins_edits(
+    make_device: Any,
+) -> None:
+    """An alias without a recorded latest version (an older database) keeps working."""
+    a, b = await _fold_on_a(make_device)
+    a.app.execute("UPDATE sync_aliases SET latest = NULL")
+    b.edit(b.find("twin"), title="renamed by B")
+    await b.push()
+    await a.pull()
+    assert [row[2] for row in a.live()] == ["renamed by B"]
