@@ -87,6 +87,7 @@ def token_ids(words: Iterable[str]) -> frozenset[int]:
     return frozenset(map(token_id, words))
 
 
+@functools.lru_cache(maxsize=64)  # called per candidate pair; Fraction(str(x)) is slow
 def exact_threshold(threshold: Threshold) -> Fraction:
     """Return ``threshold`` as an exact fraction in (0, 1]; a float as the decimal it prints as.
 
