@@ -17,3 +17,9 @@ def fail(message: str, code: int = 1, prog: str = "memento-syncd") -> int:
     """Print ``message`` as the one error line and return the exit status."""
     print(f"{prog}: error: {message}", file=sys.stderr)
     return code
+
+
+def prog() -> str:
+    """The name the user typed: ``memento`` or ``memento-syncd``."""
+    name = sys.argv[0].rsplit("/", 1)[-1] if sys.argv and sys.argv[0] else ""
+    return name if name in ("memento", "memento-syncd") else "memento-syncd"

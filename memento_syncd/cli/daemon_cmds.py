@@ -84,6 +84,8 @@ def run_status(args: argparse.Namespace) -> int:
     print(f"next pull:  {state['next_pull'] or '-'}")
     if state["last_error"]:
         print(f"last error: {state['last_error']}")
+    if state.get("config_warning"):
+        print(f"warning:    {state['config_warning']}")
     for name, when in (state.get("retry") or {}).items():
         print(f"retry {name}: {when}")
     for p in state["projects"]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from memento_syncd.cli.common import CommandError
+from memento_syncd.cli.common import CommandError, prog
 from memento_syncd.cli.progress import ProgressLine
 from memento_syncd.client.engine import SyncEngine
 from memento_syncd.client.home import Home, TokenError, load_config, load_token
@@ -27,9 +28,13 @@ def utc_now() -> datetime:
 def settings(home: Home) -> SyncConfig:
     """The validated config, or a one-line error naming file, key and value."""
     try:
-        return load_config(home)
+        config = load_config(home)
     except ConfigError as exc:
         raise CommandError(str(exc)) from exc
+    warning = config.unknown_keys_warning(home.config)
+    if warning:
+        print(f"{prog()}: warning: {warning}", file=sys.stderr)
+    return config
 
 
 def with_engine(home: Home, work: Callable[[SyncEngine], Awaitable[T]]) -> T:

@@ -92,6 +92,13 @@ class SyncConfig:
         """Whether to sync at all: a server is set and ``enabled`` is not false."""
         return self.server_url is not None and self.enabled is not False
 
+    def unknown_keys_warning(self, path: object) -> str | None:
+        """One line about keys of the ``sync`` section that were ignored, if any (typos)."""
+        if not self.unknown_keys:
+            return None
+        keys = ", ".join(self.unknown_keys)
+        return f"{path}: ignoring unknown key(s) {keys}; see the sample config for the names"
+
     def strategy_for(self, project: str) -> str:
         """The conflict strategy of ``project``: its own if set, else the global one."""
         own = self.projects.get(project)

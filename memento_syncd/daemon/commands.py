@@ -114,6 +114,7 @@ async def status(daemon: Daemon) -> dict[str, Any]:
         "realtime": realtime is not None and realtime.connected,
         "last_error": daemon.config_error or (errors[0] if errors else None),
         "config_error": daemon.config_error,
+        "config_warning": daemon.config.unknown_keys_warning(daemon.home.config),
         "next_pull": format_timestamp(next_pull) if next_pull else None,
         "retry": {
             name: _retry_at(h.next_attempt) for name, h in daemon.health.items() if h.failures

@@ -150,6 +150,9 @@ class Daemon:
             return False
         self.config_error = None
         changed = config != self.config
+        warning = config.unknown_keys_warning(self.home.config)
+        if warning and (first or config.unknown_keys != self.config.unknown_keys):
+            log.warning("unknown config keys ignored", keys=list(config.unknown_keys))
         self.config = config
         if changed and not first:
             log.info("config reloaded", server_url=config.server_url)

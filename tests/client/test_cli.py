@@ -440,6 +440,23 @@ def test_a_bad_config_names_the_file_the_key_and_the_value(
     assert value in message
 
 
+def test_a_misspelt_key_is_warned_about_and_the_command_still_runs(
+    make_device: DeviceFactory, server: ServerProcess, token: str
+) -> None:
+    """An unknown key of the sync section is named in a warning on stderr; the pull goes on."""
+    device = make_device("A")
+    device.configure(server.url, token)
+    document = json.loads(device.config.read_text(encoding="utf-8"))
+    document["sync"]["conflict_stratgy"] = "merge"
+    document["editor"] = {"theme": "dark"}  # the application's own settings are not ours
+    device.config.write_text(json.dumps(document), encoding="utf-8")
+    result = device.memento("sync", "pull")
+    assert result.returncode == 0, result.stderr
+    assert "memento: warning:" in result.stderr
+    assert "sync.conflict_stratgy" in result.stderr
+    assert "editor" not in result.stderr
+
+
 def test_a_bad_config_is_reported_by_memento_syncd_too(make_device: DeviceFactory) -> None:
     """memento-syncd conflicts resolve reads the settings and reports a bad file the same way."""
     device = make_device("A")

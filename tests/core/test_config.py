@@ -300,3 +300,14 @@ def test_any_sync_value_gives_a_config_or_a_config_error(section: Any) -> None:
     else:
         assert result.conflict_strategy in STRATEGIES
         assert all(key.startswith("sync") for key in result.unknown_keys)
+
+
+def test_the_unknown_keys_warning_names_the_file_and_every_key() -> None:
+    """One line naming the file and each ignored key; nothing when every key is known."""
+    text = json.dumps({"sync": {"pul_interval": 5, "projects": {"a": {"colour": 1}}}})
+    warning = parse_config(text, PATH).unknown_keys_warning(PATH)
+    assert warning is not None
+    assert str(PATH) in warning
+    assert "sync.pul_interval" in warning
+    assert "sync.projects.a.colour" in warning
+    assert parse_config('{"sync": {}}', PATH).unknown_keys_warning(PATH) is None

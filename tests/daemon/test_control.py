@@ -190,6 +190,25 @@ def test_config_edits_apply_live_and_bad_edits_keep_the_last_good_settings(
     assert json.loads(a.config_path.read_text()) == good  # the daemon never rewrites the file
 
 
+def test_a_misspelt_key_is_warned_about_in_status_and_the_log(
+    server: Server, devices: Devices
+) -> None:
+    """An unknown key of the sync section (a typo) shows as a warning naming it, not silence."""
+    a = devices.running("alice", server)
+    assert a.status()["config_warning"] is None
+    a.write_config({"sync": {"server_url": server.url, "pull_intervall_seconds": 5}})
+    warned = a.wait_status(lambda s: s["config_warning"] is not None, "the warning to show")
+    assert "sync.pull_intervall_seconds" in warned["config_warning"]
+    assert str(a.config_path) in warned["config_warning"]
+    assert warned["config_error"] is None
+    text = a.cli("status")
+    assert "warning:" in text.stdout
+    assert "pull_intervall_seconds" in text.stdout
+    assert "unknown config keys ignored" in a.log()
+    a.write_config({"sync": {"server_url": server.url}})
+    a.wait_status(lambda s: s["config_warning"] is None, "the warning to clear")
+
+
 def test_status_reaches_a_daemon_with_a_custom_socket_after_a_bad_edit(
     server: Server, devices: Devices
 ) -> None:
