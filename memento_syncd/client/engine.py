@@ -15,7 +15,7 @@ from memento_syncd.client.transport import ServerRefused, Transport
 from memento_syncd.core.config import SyncConfig
 from memento_syncd.core.conflicts import Strategy
 from memento_syncd.core.timestamps import format_timestamp
-from memento_syncd.store import outbox, rows, twins
+from memento_syncd.store import outbox, reseed, rows, twins
 from memento_syncd.store.db import applying, write
 from memento_syncd.store.inbox import SLICE_GAP_SECONDS, SLICE_SECONDS, apply_page
 from memento_syncd.store.index import SimilarityIndex
@@ -74,7 +74,9 @@ class SyncEngine:
         report = Report(project)
         total = await self.db.run(outbox.pending_count, project)
         index = await self._similarity()
-        for _ in range(3 * total + 10):  # each round acknowledges or settles; no busy loop
+        rounds = 3 * total + 10  # each round acknowledges or settles; no busy loop
+        while rounds > 0:
+            rounds -= 1
             batch = await self.db.run(
                 outbox.next_batch, project, self.config.push_batch_size, self._now()
             )
@@ -91,6 +93,10 @@ class SyncEngine:
             try:
                 answer = await self.transport.push(body)
             except ServerRefused as exc:
+                if await self._server_replaced(project, exc, report):
+                    total = await self.db.run(outbox.pending_count, project)
+                    rounds = 3 * total + 10
+                    continue
                 if not await self._set_aside(batch, exc):
                     raise
                 continue
@@ -126,9 +132,14 @@ class SyncEngine:
         await self.db.run(_refresh_index, index, rebuild_limit=None)
         while True:
             cursor = await self.db.run(_pull_cursor, project)
-            answer = await self.transport.pull(
-                {"project_id": project, "cursor": cursor, "limit": PULL_PAGE}
-            )
+            try:
+                answer = await self.transport.pull(
+                    {"project_id": project, "cursor": cursor, "limit": PULL_PAGE}
+                )
+            except ServerRefused as exc:
+                if await self._server_replaced(project, exc, report):
+                    continue
+                raise
             items = answer.get("observations") or []
             ctx = Context(index, self._strategy(project), self._now())
             counts = await self.db.run(apply_page, ctx, project, items, str(answer["cursor"]))
@@ -138,6 +149,15 @@ class SyncEngine:
             if not answer.get("has_more"):
                 return report
             await self.db.run(_refresh_index, index, rebuild_limit=_SMALL_INDEX)
+
+    async def _server_replaced(self, project: str, exc: ServerRefused, report: Report) -> bool:
+        """On the first ``stale_cursor`` of a run: queue everything again (see store.reseed)."""
+        if exc.code != "stale_cursor" or report.outcomes["server_replaced"]:
+            return False
+        queued = await self.db.run(reseed.forget_server, project)
+        report.outcomes["server_replaced"] += 1
+        report.outcomes["requeued"] += queued
+        return True
 
     def _tell(self, what: str, project: str, done: int, total: int | None) -> None:
         if self._progress is not None:

@@ -56,15 +56,31 @@ def _feed(who: Principal, project: str) -> str:
     return f"{who.team_id}\n{project}"
 
 
-def _cursor_seq(request: web.Request, who: Principal, project: str, cursor: str | None) -> int:
+async def _cursor_seq(
+    request: web.Request, who: Principal, project: str, cursor: str | None
+) -> int:
+    """The position of ``cursor``; 409 for one of another database or beyond this one's head.
+
+    A cursor past the head means the database went back in time (restored from a
+    backup): what the device saw after that point is no longer here.
+    """
     if cursor is None:
         return 0
+    store = request.app[STORE]
     try:
-        return decode_cursor(cursor, request.app[STORE].epoch, _feed(who, project))
+        seq = decode_cursor(cursor, store.epoch, _feed(who, project))
     except StaleCursor as exc:
         raise ApiError(409, "stale_cursor", exc.message) from exc
     except InvalidInput as exc:
         raise ApiError(400, "invalid_cursor", exc.message) from exc
+    if seq > await store.head():
+        raise ApiError(
+            409,
+            "stale_cursor",
+            "cursor is ahead of this server database (restored from a backup?);"
+            " pull again from the beginning",
+        )
+    return seq
 
 
 async def push(request: web.Request) -> web.Response:
@@ -77,7 +93,7 @@ async def push(request: web.Request) -> web.Response:
     except InvalidInput as exc:
         raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
     request[LOG_FIELDS].update(project=body.project_id, received=len(body.changes))
-    after = _cursor_seq(request, who, body.project_id, body.cursor)
+    after = await _cursor_seq(request, who, body.project_id, body.cursor)
     try:
         outcome = await app[STORE].push(who, body, after)
     except Forbidden as exc:
@@ -117,7 +133,7 @@ async def pull(request: web.Request) -> web.Response:
     except InvalidInput as exc:
         raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
     request[LOG_FIELDS].update(project=body.project_id)
-    after = _cursor_seq(request, who, body.project_id, body.cursor)
+    after = await _cursor_seq(request, who, body.project_id, body.cursor)
     page = await app[STORE].pull(
         who, body.project_id, after, body.limit, app[LIMITS].max_page_bytes
     )

@@ -289,3 +289,23 @@ async def test_limit_above_the_page_size_is_lowered(api: Api) -> None:
     reply = await api.pull(token, "p", limit=10_000)
     assert len(reply.body["observations"]) == SMALL.max_page
     assert reply.body["has_more"] is True
+
+
+async def test_a_cursor_past_the_head_is_stale(api: Api) -> None:
+    """A cursor beyond what the database holds (it was restored from a backup) is a 409."""
+    token = await api.token()
+    who = await api.store.authenticate(token)
+    assert who is not None
+    await api.call("/api/sync/push", token, raw=_push(GOOD))
+    ahead = encode_cursor(api.store.epoch, f"{who.team_id}\np", 1 + await api.store.head())
+    for path in ("pull", "push"):
+        reply = await api.call(
+            f"/api/sync/{path}", token, raw=json.dumps({"project_id": "p", "cursor": ahead,
+                                                         "observations": []}).encode(),
+        )  # fmt: skip
+        assert reply.status == 409, path
+        assert reply.body["error"]["code"] == "stale_cursor"
+        assert "backup" in reply.body["error"]["message"]
+    at_head = encode_cursor(api.store.epoch, f"{who.team_id}\np", await api.store.head())
+    reply = await api.call("/api/sync/pull", token, body={"project_id": "p", "cursor": at_head})
+    assert reply.status == 200
