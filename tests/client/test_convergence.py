@@ -33,7 +33,7 @@ ops = st.lists(
 
 
 async def _scenario(
-    root: Path, strategy: str, steps: list[Op], twins: bool = False
+    root: Path, strategy: str, steps: list[Op], twins: str | bool = False
 ) -> list[list[tuple[object, ...]]]:
     store = SQLiteStore(root / "server.db")
     server = TestServer(make_app(store), host="127.0.0.1")
@@ -74,17 +74,24 @@ async def _sync_until_quiet(devices: list[Device]) -> None:
     raise AssertionError("devices still had changes to push after six rounds of sync")
 
 
+def _shared(group: int) -> str:
+    """The text of twin group ``group``: 30 words no other group uses."""
+    return " ".join(f"g{group}w{i}" for i in range(30))
+
+
 async def _step(
-    device: Device, kind: str, pick: int, hours: int, counter: int, twins: bool
+    device: Device, kind: str, pick: int, hours: int, counter: int, twins: str | bool
 ) -> None:
     ids = [row[0] for row in device.app.execute("SELECT id FROM observations ORDER BY id")]
     if twins and kind == "save":
-        # The same text saved on several devices: twins that dedup must fold together.
-        # (Dedup runs on pull, so one device saving the same text twice keeps both.)
-        saved = {row[0] for row in device.app.execute("SELECT content FROM observations")}
-        text = f"shared content {pick % 3}"
-        if text not in saved:
-            device.save(title=f"title {pick % 3}", content=text)
+        # The same text (exact) or a variant of it (near) saved on several devices: twins
+        # that dedup must fold together. Dedup runs on pull, so one device saving two
+        # copies keeps both; a device saves one per group.
+        group = pick % 3
+        held = [row[0] for row in device.app.execute("SELECT content FROM observations")]
+        if not any(text.startswith(_shared(group)) for text in held):
+            near = f" variant {counter}" if twins == "near" else ""
+            device.save(title=f"title {group}", content=_shared(group) + near)
             return
     if kind == "save" or (kind in ("edit", "retitle", "delete") and not ids):
         device.save(title=f"title {counter}", content=f"content {counter}")
@@ -102,7 +109,7 @@ async def _step(
         device.skew = timedelta(hours=hours * 7)  # clocks hours or days wrong, both ways
 
 
-@pytest.mark.parametrize("twins", [False, True], ids=["distinct", "twins"])
+@pytest.mark.parametrize("twins", [False, "exact", "near"], ids=["distinct", "twins", "near"])
 @pytest.mark.parametrize("strategy", ["last_write_wins", "merge"])
 @settings(
     max_examples=int(os.environ.get("CONVERGENCE_EXAMPLES", "40")),
@@ -110,7 +117,7 @@ async def _step(
     suppress_health_check=[HealthCheck.too_slow],
 )
 @given(steps=ops)
-def test_devices_converge(strategy: str, twins: bool, steps: list[Op]) -> None:
+def test_devices_converge(strategy: str, twins: str | bool, steps: list[Op]) -> None:
     """Whatever the writes, twins, sync order and clock errors, every device ends the same."""
     with tempfile.TemporaryDirectory() as tmp:
         views = asyncio.run(_scenario(Path(tmp), strategy, steps, twins))
@@ -123,4 +130,13 @@ def test_the_scenario_does_sync_something() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         views = asyncio.run(_scenario(Path(tmp), "last_write_wins", steps))
     assert len(views[0]) == 3
+    assert views[0] == views[1] == views[2]
+
+
+def test_the_near_scenario_does_fold_variants() -> None:
+    """A sanity check that near variants saved on two devices end as one row everywhere."""
+    steps: list[Op] = [("save", 0, 0, 0), ("save", 1, 0, 0)]
+    with tempfile.TemporaryDirectory() as tmp:
+        views = asyncio.run(_scenario(Path(tmp), "last_write_wins", steps, "near"))
+    assert len(views[0]) == 1
     assert views[0] == views[1] == views[2]
