@@ -52,8 +52,13 @@ async def errors_and_access_log(request: web.Request, handler: Handler) -> web.S
     return response
 
 
-def make_app(store: ServerStore, limits: Limits | None = None) -> web.Application:
-    """Build the server application around an unopened store (opened on startup)."""
+def make_app(
+    store: ServerStore, limits: Limits | None = None, stream_recheck: float = 60.0
+) -> web.Application:
+    """Build the server application around an unopened store (opened on startup).
+
+    ``stream_recheck``: seconds between checks that a realtime stream's token still holds.
+    """
     limits = limits or Limits()
     app = web.Application(
         middlewares=[errors_and_access_log], client_max_size=limits.max_body_bytes
@@ -62,6 +67,7 @@ def make_app(store: ServerStore, limits: Limits | None = None) -> web.Applicatio
     app[handlers.LIMITS] = limits
     app[handlers.HUB] = Hub()
     app[handlers.STREAMS] = set()
+    app[handlers.STREAM_RECHECK] = stream_recheck
     app.on_shutdown.append(handlers.close_streams)
 
     async def store_lifecycle(app: web.Application) -> AsyncIterator[None]:

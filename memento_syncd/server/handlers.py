@@ -25,6 +25,8 @@ STORE = web.AppKey("store", ServerStore)
 LIMITS = web.AppKey("limits", Limits)
 HUB = web.AppKey("hub", Hub)
 STREAMS = web.AppKey("streams", set[web.WebSocketResponse])
+# Seconds between checks that a stream's token is still valid (tests make it short).
+STREAM_RECHECK = web.AppKey("stream_recheck", float)
 LOG_FIELDS = web.RequestKey("log_fields", dict[str, Any])
 
 
@@ -160,7 +162,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
 
     Each message is ``{"project": P, "seq": N}`` right after a push commits, except
     pushes of the subscriber's own ``?device_id=``. It carries no data: the daemon pulls
-    as usual, so a missed message costs only latency.
+    as usual, so a missed message costs only latency. The token is checked again every
+    ``request.app[STREAM_RECHECK]`` seconds: a revoked one closes the stream (1008).
     """
     who = await authenticate(request)
     socket = web.WebSocketResponse(heartbeat=30.0)
@@ -170,21 +173,40 @@ async def stream(request: web.Request) -> web.StreamResponse:
     subscription = request.app[HUB].subscribe(who.team_id, device)
     request[LOG_FIELDS].update(stream=True)
     receiving = asyncio.ensure_future(socket.receive())
+    news = asyncio.ensure_future(subscription.next())
+    recheck = request.app[STREAM_RECHECK]
     try:
         while not socket.closed:
-            news = asyncio.ensure_future(subscription.next())
-            done, _ = await asyncio.wait({news, receiving}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {news, receiving}, timeout=recheck, return_when=asyncio.FIRST_COMPLETED
+            )
             if receiving in done:  # the client closed or sent something: we only talk
-                news.cancel()
                 break
+            if not done:  # quiet for a while: is the token still good?
+                if not await _still_authorised(request):
+                    await socket.close(code=aiohttp.WSCloseCode.POLICY_VIOLATION,
+                                       message=b"token revoked")  # fmt: skip
+                    break
+                continue
             for project, seq in news.result():
                 await socket.send_json({"project": project, "seq": seq})
+            news = asyncio.ensure_future(subscription.next())
     finally:
+        news.cancel()
         receiving.cancel()
         subscription.close()
         request.app[STREAMS].discard(socket)
         await socket.close()
     return socket
+
+
+async def _still_authorised(request: web.Request) -> bool:
+    try:
+        await authenticate(request)
+    except ApiError:
+        request[LOG_FIELDS].update(stream_closed="token revoked")
+        return False
+    return True
 
 
 async def close_streams(app: web.Application) -> None:

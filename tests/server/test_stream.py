@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import aiohttp
+from aiohttp.test_utils import TestServer
 
+from memento_syncd.server.app import make_app
+from memento_syncd.server.storage.sqlite import SQLiteStore
 from tests.conftest import Api, obs
+
+STAMP = "2025-01-01T00:00:00Z"
 
 
 async def test_a_commit_is_announced_to_the_team(api: Api) -> None:
@@ -75,3 +81,28 @@ async def test_a_device_is_not_told_of_its_own_pushes(api: Api) -> None:
         await api.push(alice, "p", [obs("theirs")], device_id="desktop")
         message = await asyncio.wait_for(ws.receive_json(), 5)
         assert message["project"] == "p"
+
+
+async def test_a_revoked_token_loses_its_stream(tmp_path: Path) -> None:
+    """Revoking the token closes an open stream (1008) at the next check; others stay open."""
+    store = SQLiteStore(tmp_path / "server.db")
+    server = TestServer(make_app(store, stream_recheck=0.2), host="127.0.0.1")
+    await server.start_server()
+    url = str(server.make_url("/api/sync/stream"))
+    alice = await store.create_token("acme", "alice", STAMP)
+    bob = await store.create_token("acme", "bob", STAMP)
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(url, headers={"Authorization": f"Bearer {alice}"}) as revoked,
+            session.ws_connect(url, headers={"Authorization": f"Bearer {bob}"}) as kept,
+        ):
+            assert await store.revoke_token(alice, STAMP)
+            closing = await asyncio.wait_for(revoked.receive(), 5)
+            assert closing.type is aiohttp.WSMsgType.CLOSE
+            assert closing.data == aiohttp.WSCloseCode.POLICY_VIOLATION
+            assert closing.extra == "token revoked"
+            await asyncio.sleep(0.5)  # two more checks
+            assert not kept.closed
+    finally:
+        await server.close()
