@@ -130,6 +130,8 @@ class SyncEngine:
         report = Report(project)
         index = await self._similarity()
         await self.db.run(_refresh_index, index, rebuild_limit=None)
+        ctx = Context(index, self._strategy(project), self._now())
+        report.outcomes.update(await self.db.run(twins.rejoin, ctx))
         while True:
             cursor = await self.db.run(_pull_cursor, project)
             try:
@@ -272,7 +274,15 @@ def _acknowledge(
             else:
                 outbox.acknowledge(conn, item, int(result["version"]))
                 counts[str(status)] += 1
+        for item in batch.items:  # folds follow what the server now holds
             twins.regroup_identity(conn, ctx, item.observation.sync_id)
+        # Whether a pushed row became a twin of another is asked at the next pull, once
+        # the index has caught up with the application's writes (indexing here would
+        # make a first push of many rows several times slower).
+        conn.executemany(
+            "INSERT OR IGNORE INTO sync_rejoin (obs_id) VALUES (?)",
+            ((item.obs_id,) for item in batch.items),
+        )
         conn.execute("INSERT OR IGNORE INTO sync_cursors (project) VALUES (?)", (batch.project,))
         conn.execute(
             "UPDATE sync_cursors SET last_push = ?, push_count = push_count + ? WHERE project = ?",

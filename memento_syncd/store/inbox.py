@@ -24,7 +24,6 @@ from memento_syncd.store.settle import (
     reindex,
     settle,
     store_remote,
-    text_of,
 )
 
 # A write transaction holds SQLite's write lock and the application waits for it, so a
@@ -98,18 +97,16 @@ def _apply_one(conn: sqlite3.Connection, ctx: Context, remote: Observation, vers
             return outcome
         obs_id = store_remote(conn, ctx.index, obs_id, remote, version)
         twins.regroup(conn, ctx, obs_id)
-        return "updated"
+        return "twin_joined" if twins.join(conn, ctx, obs_id) else "updated"
     alias = conn.execute(
         "SELECT obs_id, server_version FROM sync_aliases WHERE sync_id = ?", (remote.sync_id,)
     ).fetchone()
     if alias is not None:
         return twins.update_alias(conn, ctx, alias, remote, version)
     if remote.deleted_at is None:
-        twin = ctx.index.find_twin(text_of(remote))
-        if twin is not None:
-            kind = twins.fold_in(conn, ctx, twin.obs_id, remote, version)
-            if kind is not None:
-                return f"dedup_{kind}"
+        kind = twins.fold_in(conn, ctx, remote, version)
+        if kind is not None:
+            return f"dedup_{kind}"
     obs_id = rows.insert_row(conn, remote)
     conn.execute(
         "INSERT INTO sync_objects (obs_id, sync_id) VALUES (?, ?)", (obs_id, remote.sync_id)

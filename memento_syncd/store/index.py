@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from memento_syncd.core import similarity
@@ -148,17 +148,20 @@ class SimilarityIndex:
             if seconds is not None and n and time.monotonic() - started >= seconds:
                 ids = ids[:n]
                 break
-            row = self._conn.execute(
-                "SELECT project, scope, topic_key, title, content, deleted_at FROM observations"
-                " WHERE id = ?",
-                (obs_id,),
-            ).fetchone()
-            if row is None or row[5] is not None:
-                self.remove(obs_id)
-            else:
-                self.put(obs_id, Text(*row[:5]))
+            self._reindex_row(obs_id)
         self._conn.executemany("DELETE FROM sync_dirty WHERE obs_id = ?", ((i,) for i in ids))
         return len(ids)
+
+    def _reindex_row(self, obs_id: int) -> None:
+        row = self._conn.execute(
+            "SELECT project, scope, topic_key, title, content, deleted_at FROM observations"
+            " WHERE id = ?",
+            (obs_id,),
+        ).fetchone()
+        if row is None or row[5] is not None:
+            self.remove(obs_id)
+        else:
+            self.put(obs_id, Text(*row[:5]))
 
     def remove(self, obs_id: int) -> None:
         """Forget a row (deleted or gone)."""
@@ -187,28 +190,36 @@ class SimilarityIndex:
             ((t, obs_id) for t in similarity.prefix(tokens, self._rank, self.threshold, ELL)),
         )
 
-    def find_twin(self, text: Text) -> Twin | None:
+    def find_twin(
+        self, text: Text, exclude: int = 0, accept: Callable[[int, str], bool] | None = None
+    ) -> Twin | None:
         """The local live row a pulled observation duplicates, if any (exact first).
 
         Twins share project and scope: dedup never folds a shared observation into a
-        personal one or the other way round.
+        personal one or the other way round. Row ``exclude`` (the probe's own) is skipped,
+        and so is any row for which ``accept(obs_id, kind)`` is false (the next best is
+        taken then).
         """
         exact = self._conn.execute(
             "SELECT obs_id FROM sync_sets WHERE project = ? AND content_hash = ?"
-            " AND topic_key IS ? AND scope = ? ORDER BY obs_id LIMIT 1",
-            (text.project, content_hash(text.content), text.topic_key, text.scope),
-        ).fetchone()
-        if exact is not None:
-            return Twin(exact[0], "exact")
+            " AND topic_key IS ? AND scope = ? AND obs_id != ? ORDER BY obs_id",
+            (text.project, content_hash(text.content), text.topic_key, text.scope, exclude),
+        ).fetchall()
+        for (obs_id,) in exact:
+            if accept is None or accept(obs_id, "exact"):
+                return Twin(obs_id, "exact")
         tokens = similarity.token_ids(similarity.word_set(text.title, text.content))
-        best = self._best_similar(text, tokens)
-        return None if best is None else Twin(best, "similar")
+        for obs_id in self._similar(text, tokens, exclude):
+            if accept is None or accept(obs_id, "similar"):
+                return Twin(obs_id, "similar")
+        return None
 
-    def _best_similar(self, text: Text, tokens: frozenset[int]) -> int | None:
+    def _similar(self, text: Text, tokens: frozenset[int], exclude: int) -> list[int]:
+        """Rows similar to ``text``, most similar first (lower id first on equal scores)."""
         topic_key = text.topic_key
         probe = similarity.prefix(tokens, self._rank, self.threshold, ELL)
         if not probe:
-            return None
+            return []
         low, high = similarity.length_bounds(len(tokens), self.threshold)
         needed = similarity.shared_needed(len(tokens), self.threshold, ELL)
         marks = ",".join("?" * len(probe))
@@ -220,14 +231,13 @@ class SimilarityIndex:
             " WHERE s.project = ? AND s.scope = ? AND s.size BETWEEN ? AND ?",
             (*probe, needed, text.project, text.scope, low, high),
         ).fetchall()
-        best: tuple[float, int] | None = None
+        found: list[tuple[float, int]] = []
         for obs_id, other_key, blob in rows:
+            if obs_id == exclude:
+                continue
             if topic_key is not None and other_key is not None and topic_key != other_key:
                 continue
             other = _unpack(blob)
-            if not similarity.is_similar(tokens, other, self.threshold):
-                continue
-            score = similarity.jaccard(tokens, other)
-            if best is None or (score, -obs_id) > (best[0], -best[1]):
-                best = (score, obs_id)
-        return None if best is None else best[1]
+            if similarity.is_similar(tokens, other, self.threshold):
+                found.append((-similarity.jaccard(tokens, other), obs_id))
+        return [obs_id for _, obs_id in sorted(found)]

@@ -80,5 +80,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # The latest version of each folded twin, so that a fold can be recomputed (and a
         # twin that stopped being one split off) whatever order its members change in.
         "ALTER TABLE sync_aliases ADD COLUMN latest TEXT",
+        # Rows pushed since the last pull: did their new version make them a twin of
+        # another row? (Asked at the pull, when the index is up to date.)
+        "CREATE TABLE sync_rejoin (obs_id INTEGER PRIMARY KEY)",
     ),
 )

@@ -13,6 +13,8 @@ agrees. All of it runs inside the caller's transaction with capture off.
 from __future__ import annotations
 
 import sqlite3
+import time
+from collections import Counter
 from dataclasses import dataclass, replace
 
 from memento_syncd.core.conflicts import newer, same_record
@@ -20,7 +22,8 @@ from memento_syncd.core.errors import InvalidInput
 from memento_syncd.core.observation import Observation
 from memento_syncd.core.twins import fold, twin_kind
 from memento_syncd.store import rows
-from memento_syncd.store.settle import Context, current, reindex, remember_loss
+from memento_syncd.store.db import applying, write
+from memento_syncd.store.settle import Context, current, reindex, remember_loss, text_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,17 +46,18 @@ def pending(conn: sqlite3.Connection, obs_id: int) -> bool:
 
 
 def fold_in(
-    conn: sqlite3.Connection, ctx: Context, obs_id: int, remote: Observation, version: int
+    conn: sqlite3.Connection, ctx: Context, remote: Observation, version: int
 ) -> str | None:
-    """Fold the newly pulled ``remote`` into row ``obs_id``; its twin kind, or None if not one.
+    """Fold the newly pulled ``remote`` into the local row it duplicates; its twin kind,
+    or None if no row does.
 
-    The index found the row by what it shows; the fold is kept only if ``remote`` is a
-    twin of the row's own identity too, so that it would not split off again at once.
+    The index finds rows by what they show; a row is taken only if ``remote`` is a twin
+    of the row's own identity too, so that it would not split off again at once.
     """
-    own = _own(conn, obs_id, ctx.now)
-    kind = None if own is None else twin_kind(own, remote, ctx.index.threshold)
-    if kind is None:
+    found = _twin_row(conn, ctx, remote, exclude=0)
+    if found is None:
         return None
+    obs_id, kind = found
     conn.execute(
         "INSERT INTO sync_aliases (sync_id, obs_id, server_version, kind, latest)"
         " VALUES (?, ?, ?, ?, ?)",
@@ -61,6 +65,23 @@ def fold_in(
     )
     regroup(conn, ctx, obs_id)
     return kind
+
+
+def _twin_row(
+    conn: sqlite3.Connection, ctx: Context, obs: Observation, exclude: int
+) -> tuple[int, str] | None:
+    """The row (other than ``exclude``) whose own identity ``obs`` is a twin of, and how."""
+    kinds: dict[int, str] = {}
+
+    def accept(obs_id: int, _: str) -> bool:
+        own = _own(conn, obs_id, ctx.now)
+        kind = None if own is None else twin_kind(own, obs, ctx.index.threshold)
+        if kind is not None:
+            kinds[obs_id] = kind
+        return kind is not None
+
+    twin = ctx.index.find_twin(text_of(obs), exclude=exclude, accept=accept)
+    return None if twin is None else (twin.obs_id, kinds[twin.obs_id])
 
 
 def update_alias(
@@ -92,6 +113,31 @@ def regroup_identity(conn: sqlite3.Connection, ctx: Context, sync_id: str) -> No
         regroup(conn, ctx, row[0])
 
 
+def rejoin(
+    conn: sqlite3.Connection, ctx: Context, seconds: float = 0.03, gap: float = 0.02
+) -> Counter[str]:
+    """``join`` the rows pushed since the last pull (``sync_rejoin``), in ~``seconds``
+    transactions with ``gap`` seconds between them for the application's writes."""
+    outcomes: Counter[str] = Counter()
+    waiting = "SELECT obs_id FROM sync_rejoin LIMIT 500"
+    while conn.execute(waiting).fetchone() is not None:
+        if outcomes["rejoin_slices"]:
+            time.sleep(gap)
+        outcomes["rejoin_slices"] += 1
+        with write(conn), applying(conn):
+            started = time.monotonic()
+            ids = [row[0] for row in conn.execute(waiting)]
+            for n, obs_id in enumerate(ids):
+                if n and time.monotonic() - started >= seconds:
+                    ids = ids[:n]
+                    break
+                if join(conn, ctx, obs_id):
+                    outcomes["twin_joined"] += 1
+            conn.executemany("DELETE FROM sync_rejoin WHERE obs_id = ?", ((i,) for i in ids))
+    del outcomes["rejoin_slices"]
+    return outcomes
+
+
 def regroup(conn: sqlite3.Connection, ctx: Context, obs_id: int) -> None:
     """Make row ``obs_id`` show the fold of its members; split off or delete those that left."""
     members = _members(conn, obs_id)
@@ -113,6 +159,42 @@ def regroup(conn: sqlite3.Connection, ctx: Context, obs_id: int) -> None:
         else:
             staying.append(member.latest)
     _show(conn, ctx, obs_id, fold(own, staying))
+
+
+def join(conn: sqlite3.Connection, ctx: Context, obs_id: int) -> bool:
+    """If row ``obs_id``'s identity has become a twin of another row, fold it in there.
+
+    Dedup decides when an observation arrives; an edit can make two rows twins later
+    (on any device), and devices that saw them arrive in another order folded them.
+    So after a row's identity changes, it is folded like a new arrival would be: the
+    row leaves the application's table (its identity and any twins it held become
+    aliases of the other row, which then shows the fold). A row with unpushed edits is
+    left alone until they are pushed. True if the row was folded away.
+    """
+    found = conn.execute(
+        "SELECT sync_id, server_version FROM sync_objects WHERE obs_id = ?", (obs_id,)
+    ).fetchone()
+    if found is None or found[1] is None or pending(conn, obs_id):
+        return False
+    own = _own(conn, obs_id, ctx.now)
+    if own is None or own.deleted_at is not None:
+        return False
+    twin = _twin_row(conn, ctx, own, exclude=obs_id)
+    if twin is None:
+        return False
+    target, kind = twin
+    conn.execute("DELETE FROM sync_objects WHERE obs_id = ?", (obs_id,))
+    conn.execute("UPDATE sync_aliases SET obs_id = ? WHERE obs_id = ?", (target, obs_id))
+    conn.execute(
+        "INSERT INTO sync_aliases (sync_id, obs_id, server_version, kind, latest)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (found[0], target, found[1], kind, rows.encode(own)),
+    )
+    conn.execute("DELETE FROM observations WHERE id = ?", (obs_id,))
+    conn.execute("DELETE FROM sync_dirty WHERE obs_id = ?", (obs_id,))
+    ctx.index.remove(obs_id)
+    regroup(conn, ctx, target)
+    return True
 
 
 def _members(conn: sqlite3.Connection, obs_id: int) -> list[_Member]:
@@ -168,9 +250,11 @@ def _split(
         (new_id, member.sync_id, member.version, rows.encode(latest)),
     )
     conn.execute("DELETE FROM sync_aliases WHERE sync_id = ?", (member.sync_id,))
+    reindex(ctx.index, new_id, shown)
     if gone is not None:
         conn.execute("INSERT INTO sync_changes (obs_id) VALUES (?)", (new_id,))
-    reindex(ctx.index, new_id, shown)
+    else:
+        join(conn, ctx, new_id)
 
 
 def _delete_fold(conn: sqlite3.Connection, ctx: Context, obs_id: int, remote: Observation) -> str:

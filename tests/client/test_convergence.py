@@ -84,15 +84,12 @@ async def _step(
 ) -> None:
     ids = [row[0] for row in device.app.execute("SELECT id FROM observations ORDER BY id")]
     if twins and kind == "save":
-        # The same text (exact) or a variant of it (near) saved on several devices: twins
-        # that dedup must fold together. Dedup runs on pull, so one device saving two
-        # copies keeps both; a device saves one per group.
+        # The same text (exact) or a variant of it (near) saved on several devices, or
+        # twice on one: twins that dedup must fold together everywhere.
         group = pick % 3
-        held = [row[0] for row in device.app.execute("SELECT content FROM observations")]
-        if not any(text.startswith(_shared(group)) for text in held):
-            near = f" variant {counter}" if twins == "near" else ""
-            device.save(title=f"title {group}", content=_shared(group) + near)
-            return
+        near = f" variant {counter}" if twins == "near" else ""
+        device.save(title=f"title {group}", content=_shared(group) + near)
+        return
     if kind == "save" or (kind in ("edit", "retitle", "delete") and not ids):
         device.save(title=f"title {counter}", content=f"content {counter}")
     elif kind == "edit":

@@ -94,3 +94,34 @@ async def test_a_fold_made_before_the_upgrade_still_routes_its_twins_edits(
     await b.push()
     await a.pull()
     assert [row[2] for row in a.live()] == ["renamed by B"]
+
+
+SHARED = " ".join(f"w{i}" for i in range(30))
+
+
+async def test_rows_that_an_edit_makes_twins_are_folded_on_every_device(
+    make_device: Any,
+) -> None:
+    """Near variants kept apart (retitled differently) fold once an edit makes them twins."""
+    a, b, c = await make_device("A"), await make_device("B"), await make_device("C")
+    a_id = a.save(title="title one", content=SHARED + " first")
+    a.edit(a_id, title="renamed three")  # no longer similar to B's variant below
+    b_id = b.save(title="title one", content=SHARED + " second")
+    await a.sync()
+    await b.sync()
+    await a.sync()
+    assert len(a.live()) == len(b.live()) == 2
+    b.edit(b_id, title="renamed five")  # now both renamed: twins again
+    await _settle(a, b, c)
+    assert a.live() == b.live() == c.live()
+    assert len(a.live()) == 1
+
+
+async def test_two_twins_saved_on_one_device_fold_once_pushed(make_device: Any) -> None:
+    """The same note saved twice on a device ends as one row there too, as on the others."""
+    a, b = await make_device("A"), await make_device("B")
+    a.save(title="twice", content=TEXT)
+    a.save(title="twice", content=TEXT)
+    await _settle(a, b)
+    assert a.live() == b.live()
+    assert len(a.live()) == 1
