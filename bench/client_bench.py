@@ -263,12 +263,20 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         push = run_memento(home_a, token_a, "push", args, server.pid)
         print(f"pull on B ({push.seconds:.1f} s for the push) ...", flush=True)
         pull = pull_with_writer(home_b, token_b, args, server.pid)
+        print(f"pull on A ({pull.seconds:.1f} s for B's pull): A indexes its rows and"
+              " checks the ones it pushed for twins ...", flush=True)  # fmt: skip
+        after = run_memento(home_a, token_a, "pull", args, server.pid)
     problems = [] if pull.finished else ["the pull did not finish"]
     if push.outcomes != {"pushed": n, "inserted": n}:
         problems.append(f"push reported {push.outcomes}, expected {n} inserted")
     if pull.finished:
         problems += check_b(home_b / "memento.db", n, n, dups, pull)
-    return {"count": n, "dups": dups, "runs": [first, push, pull], "problems": problems}
+    with closing(sqlite3.connect(home_a / "memento.db")) as conn:
+        live_a = conn.execute("SELECT count(*) FROM observations WHERE deleted_at IS NULL")
+        if (kept := live_a.fetchone()[0]) != n:  # A's rows hold no twins of each other
+            problems.append(f"A holds {kept} live rows after its pull, expected {n}")
+    runs = [first, push, pull, after]
+    return {"count": n, "dups": dups, "runs": runs, "problems": problems}
 
 
 def _row(run_: Run, label: str) -> tuple[str, ...]:
@@ -282,19 +290,20 @@ def _row(run_: Run, label: str) -> tuple[str, ...]:
 
 def end_to_end(r: dict[str, Any]) -> float:
     """N / (push + pull seconds); 0 if the pull did not finish."""
-    _, push, pull = r["runs"]
+    _, push, pull, _ = r["runs"]
     return r["count"] / (push.seconds + pull.seconds) if pull.finished else 0.0
 
 
 def print_report(r: dict[str, Any]) -> None:
     """The table, the end-to-end rate, the application's waits, and the checks."""
-    first, push, pull = r["runs"]
+    first, push, pull, _ = r["runs"]
     n, d = r["count"], r["dups"]
     print(f"\n{machine_line(machine())}")
     print(f"A: {n:,} observations (~1 KB, Zipf words); B: {n:,} others, of which {d} exact"
           f" and {d} near copies of A's\n")  # fmt: skip
     header = ("phase", "observations", "seconds", "obs/s", "peak RSS MB", "CPU s client/server")
-    labels = ("B: first sync (index)", "A: memento sync push", "B: memento sync pull")
+    labels = ("B: first sync (index)", "A: memento sync push", "B: memento sync pull",
+              "A: pull after its push")  # fmt: skip
     rows = [_row(run_, label) for run_, label in zip(r["runs"], labels, strict=True)]
     for line in format_table(header, rows, frozenset({1, 2, 3, 4, 5})):
         print(line)

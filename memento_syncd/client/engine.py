@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -129,9 +129,7 @@ class SyncEngine:
     async def _pull_project(self, project: str) -> Report:
         report = Report(project)
         index = await self._similarity()
-        await self.db.run(_refresh_index, index, rebuild_limit=None)
-        ctx = Context(index, self._strategy(project), self._now())
-        report.outcomes.update(await self.db.run(twins.rejoin, ctx))
+        await self._refresh_index(index, rebuild_limit=None)
         while True:
             cursor = await self.db.run(_pull_cursor, project)
             try:
@@ -149,8 +147,9 @@ class SyncEngine:
             report.outcomes.update(counts)
             self._tell("pull", project, report.received, None)
             if not answer.get("has_more"):
+                await self._rejoin(ctx, report)  # after the news: it can take a while
                 return report
-            await self.db.run(_refresh_index, index, rebuild_limit=_SMALL_INDEX)
+            await self._refresh_index(index, rebuild_limit=_SMALL_INDEX)
 
     async def _server_replaced(self, project: str, exc: ServerRefused, report: Report) -> bool:
         """On the first ``stale_cursor`` of a run: queue everything again (see store.reseed)."""
@@ -160,6 +159,34 @@ class SyncEngine:
         report.outcomes["server_replaced"] += 1
         report.outcomes["requeued"] += queued
         return True
+
+    async def _refresh_index(self, index: SimilarityIndex, rebuild_limit: int | None) -> None:
+        """Index rows the application wrote, in short transactions; rebuild the order if due.
+
+        Each transaction is its own call into the database thread, so other work (the
+        daemon's status, say) is not held behind a long first indexing. On a first run
+        over many existing rows, the order is learnt from those rows before indexing them
+        (a read, then one short write), so no long rebuild blocks the app.
+        """
+        await self.db.run(_learn_order, index)
+        # The rows waiting now; those the app writes meanwhile wait for the next refresh.
+        left = await self.db.run(_count_dirty)
+        while left > 0:
+            done = await self.db.run(_index_slice, index)
+            left = 0 if done == 0 else left - done
+            if left > 0:
+                await asyncio.sleep(SLICE_GAP_SECONDS)  # the application's writes go in here
+        await self.db.run(_rebuild_if_due, index, rebuild_limit)
+
+    async def _rejoin(self, ctx: Context, report: Report) -> None:
+        """Fold rows pushed since the last pull that became twins of others (store.twins)."""
+        more = True
+        while more:
+            joined, more = await self.db.run(twins.rejoin_slice, ctx)
+            if joined:
+                report.outcomes["twin_joined"] += joined
+            if more:
+                await asyncio.sleep(SLICE_GAP_SECONDS)  # the application's writes go in here
 
     def _tell(self, what: str, project: str, done: int, total: int | None) -> None:
         if self._progress is not None:
@@ -173,26 +200,25 @@ def _open_index(conn: sqlite3.Connection, threshold: float) -> SimilarityIndex:
     return SimilarityIndex(conn, threshold)
 
 
-def _refresh_index(
-    conn: sqlite3.Connection, index: SimilarityIndex, rebuild_limit: int | None
-) -> None:
-    """Index rows the application wrote, in short transactions; rebuild the order if due.
-
-    On a first run over many existing rows, the order is learnt from those rows before
-    indexing them (a read, then one short write), so no long rebuild blocks the app.
-    """
+def _learn_order(conn: sqlite3.Connection, index: SimilarityIndex) -> None:
     upcoming = index.frequencies_to_come()
     if upcoming is not None:
         with write(conn):
             index.rebuild(extra=upcoming)
-    # The rows waiting now; those the app writes meanwhile wait for the next slice's refresh.
-    left = int(conn.execute("SELECT count(*) FROM sync_dirty").fetchone()[0])
-    while left > 0:
-        with write(conn):
-            done = index.refresh_dirty(limit=500, seconds=SLICE_SECONDS)
-        left = 0 if done == 0 else left - done
-        if left > 0:
-            time.sleep(SLICE_GAP_SECONDS)  # the application's waiting writes go in here
+
+
+def _count_dirty(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT count(*) FROM sync_dirty").fetchone()[0])
+
+
+def _index_slice(conn: sqlite3.Connection, index: SimilarityIndex) -> int:
+    with write(conn):
+        return index.refresh_dirty(limit=500, seconds=SLICE_SECONDS)
+
+
+def _rebuild_if_due(
+    conn: sqlite3.Connection, index: SimilarityIndex, rebuild_limit: int | None
+) -> None:
     if index.needs_rebuild() and (rebuild_limit is None or index.size() <= rebuild_limit):
         with write(conn):
             index.rebuild()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections import Counter
 from dataclasses import dataclass, replace
 
 from memento_syncd.core.conflicts import newer, same_record
@@ -113,29 +112,27 @@ def regroup_identity(conn: sqlite3.Connection, ctx: Context, sync_id: str) -> No
         regroup(conn, ctx, row[0])
 
 
-def rejoin(
-    conn: sqlite3.Connection, ctx: Context, seconds: float = 0.03, gap: float = 0.02
-) -> Counter[str]:
-    """``join`` the rows pushed since the last pull (``sync_rejoin``), in ~``seconds``
-    transactions with ``gap`` seconds between them for the application's writes."""
-    outcomes: Counter[str] = Counter()
+def rejoin_slice(conn: sqlite3.Connection, ctx: Context, seconds: float = 0.03) -> tuple[int, bool]:
+    """``join`` rows pushed since the last pull (``sync_rejoin``) for about ``seconds`` in
+    one transaction; how many were folded away, and whether more are waiting.
+
+    Each row costs a dedup probe (about 2 ms on ordinary text), as a pulled one does.
+    """
     waiting = "SELECT obs_id FROM sync_rejoin LIMIT 500"
-    while conn.execute(waiting).fetchone() is not None:
-        if outcomes["rejoin_slices"]:
-            time.sleep(gap)
-        outcomes["rejoin_slices"] += 1
-        with write(conn), applying(conn):
-            started = time.monotonic()
-            ids = [row[0] for row in conn.execute(waiting)]
-            for n, obs_id in enumerate(ids):
-                if n and time.monotonic() - started >= seconds:
-                    ids = ids[:n]
-                    break
-                if join(conn, ctx, obs_id):
-                    outcomes["twin_joined"] += 1
-            conn.executemany("DELETE FROM sync_rejoin WHERE obs_id = ?", ((i,) for i in ids))
-    del outcomes["rejoin_slices"]
-    return outcomes
+    if conn.execute(waiting).fetchone() is None:
+        return 0, False
+    joined = 0
+    with write(conn), applying(conn):
+        started = time.monotonic()
+        queued = conn.execute(waiting).fetchall()
+        for n, (obs_id,) in enumerate(queued):
+            if n and time.monotonic() - started >= seconds:
+                queued = queued[:n]
+                break
+            joined += join(conn, ctx, obs_id)
+        conn.executemany("DELETE FROM sync_rejoin WHERE obs_id = ?", queued)
+        more = conn.execute(waiting).fetchone() is not None
+    return joined, more
 
 
 def regroup(conn: sqlite3.Connection, ctx: Context, obs_id: int) -> None:
