@@ -7,7 +7,9 @@ change to a member of a fold (pulled, pushed, settled), ``regroup`` makes the ro
 member that is no longer one leaves the fold as a row of its own (what devices that
 never folded the two show), and a fold whose own identity is deleted takes its
 members with it, as deletions pushed under their own identities so that every device
-agrees. All of it runs inside the caller's transaction with capture off.
+agrees. ``join`` does the reverse: a row whose identity has become a twin of another
+row's (after a pulled update, or for pushed rows at the next pull) is folded into it.
+All of it runs inside the caller's transaction with capture off.
 """
 
 from __future__ import annotations
