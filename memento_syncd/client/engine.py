@@ -180,11 +180,14 @@ class SyncEngine:
 
     async def _rejoin(self, ctx: Context, report: Report) -> None:
         """Fold rows pushed since the last pull that became twins of others (store.twins)."""
-        more = True
+        total = await self.db.run(twins.rejoin_waiting)
+        done, more = 0, total > 0
         while more:
-            joined, more = await self.db.run(twins.rejoin_slice, ctx)
+            checked, joined, more = await self.db.run(twins.rejoin_slice, ctx)
+            done += checked
             if joined:
                 report.outcomes["twin_joined"] += joined
+            self._tell("twin check", report.project, done, total)
             if more:
                 await asyncio.sleep(SLICE_GAP_SECONDS)  # the application's writes go in here
 

@@ -107,6 +107,11 @@ def update_alias(
     return outcome
 
 
+def rejoin_waiting(conn: sqlite3.Connection) -> int:
+    """How many pushed rows wait for ``rejoin_slice``."""
+    return int(conn.execute("SELECT count(*) FROM sync_rejoin").fetchone()[0])
+
+
 def regroup_identity(conn: sqlite3.Connection, ctx: Context, sync_id: str) -> None:
     """``regroup`` the row that holds identity ``sync_id``, if any."""
     row = conn.execute("SELECT obs_id FROM sync_objects WHERE sync_id = ?", (sync_id,)).fetchone()
@@ -114,15 +119,17 @@ def regroup_identity(conn: sqlite3.Connection, ctx: Context, sync_id: str) -> No
         regroup(conn, ctx, row[0])
 
 
-def rejoin_slice(conn: sqlite3.Connection, ctx: Context, seconds: float = 0.03) -> tuple[int, bool]:
+def rejoin_slice(
+    conn: sqlite3.Connection, ctx: Context, seconds: float = 0.03
+) -> tuple[int, int, bool]:
     """``join`` rows pushed since the last pull (``sync_rejoin``) for about ``seconds`` in
-    one transaction; how many were folded away, and whether more are waiting.
+    one transaction; how many were checked, how many folded away, and whether more wait.
 
     Each row costs a dedup probe (about 2 ms on ordinary text), as a pulled one does.
     """
     waiting = "SELECT obs_id FROM sync_rejoin LIMIT 500"
     if conn.execute(waiting).fetchone() is None:
-        return 0, False
+        return 0, 0, False
     joined = 0
     with write(conn), applying(conn):
         started = time.monotonic()
@@ -134,7 +141,7 @@ def rejoin_slice(conn: sqlite3.Connection, ctx: Context, seconds: float = 0.03) 
             joined += join(conn, ctx, obs_id)
         conn.executemany("DELETE FROM sync_rejoin WHERE obs_id = ?", queued)
         more = conn.execute(waiting).fetchone() is not None
-    return joined, more
+    return len(queued), joined, more
 
 
 def regroup(conn: sqlite3.Connection, ctx: Context, obs_id: int) -> None:

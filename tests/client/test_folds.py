@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from memento_syncd.client.engine import SyncEngine
+from memento_syncd.client.localdb import LocalDB
+from memento_syncd.client.transport import Transport
 from tests.client.devices import Device
 
 TEXT = "We keep agent memory in SQLite with WAL so every device can write while sync reads"
@@ -125,3 +128,28 @@ async def test_two_twins_saved_on_one_device_fold_once_pushed(make_device: Any) 
     await _settle(a, b)
     assert a.live() == b.live()
     assert len(a.live()) == 1
+
+
+async def test_the_twin_check_after_a_big_push_reports_progress(make_device: Any) -> None:
+    """The pull after pushing 1,200 rows checks each for twins and says how far it got."""
+    a = await make_device("A")
+    for n in range(1200):
+        a.save(
+            title=f"row {n}",
+            content=f"distinct words {n} " + " ".join(f"x{n}y{k}" for k in range(8)),
+        )
+    await a.push()
+    told: list[tuple[str, int, int | None]] = []
+    db = LocalDB(a.db_path)
+    await db.open()
+    try:
+        async with Transport(a.url, a.token) as transport:
+            engine = SyncEngine(db, transport, a.config, a.clock, lambda *call: told.append(call))
+            await engine.pull("p")
+    finally:
+        await db.close()
+    checks = [call for call in told if call[0] == "twin check p"]
+    assert checks, told
+    assert checks[-1][1:] == (1200, 1200)
+    assert [c[1] for c in checks] == sorted(c[1] for c in checks)
+    assert len(a.live()) == 1200
