@@ -17,7 +17,7 @@ from memento_syncd.core.errors import InvalidInput
 from memento_syncd.core.observation import Observation
 from memento_syncd.core.wire import observation_to_wire
 from memento_syncd.store import rows
-from memento_syncd.store.db import write
+from memento_syncd.store.db import applying, write
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +135,8 @@ def _outgoing(conn: sqlite3.Connection, obs_id: int, max_seq: int, now: str) -> 
         "SELECT sync_id, server_version, base FROM sync_objects WHERE obs_id = ?", (obs_id,)
     ).fetchone()
     if found is None:
+        found = _unfold(conn, obs_id)
+    if found is None:
         sync_id, version, base = str(uuid.uuid4()), None, None
         conn.execute("INSERT INTO sync_objects (obs_id, sync_id) VALUES (?, ?)", (obs_id, sync_id))
     else:
@@ -147,6 +149,42 @@ def _outgoing(conn: sqlite3.Connection, obs_id: int, max_seq: int, now: str) -> 
         tombstone = replace(synced, deleted_at=synced.deleted_at or now, updated_at=now)
         return Outgoing(obs_id, max_seq, tombstone, version)
     return Outgoing(obs_id, max_seq, rows.to_observation(sync_id, row), version)
+
+
+def _unfold(conn: sqlite3.Connection, obs_id: int) -> tuple[str, int, str] | None:
+    """The application wrote to a row hidden by a fold (``store.twins.join``): the row takes
+    its identity back from the fold, and comes back to life unless the application
+    deleted it itself. Returns the identity, its server version and base; None when the
+    row was not hidden, or its identity lives in another row by now (then the write is
+    pushed as a new observation: a copy, not a loss)."""
+    hidden = conn.execute(
+        "SELECT sync_id, hidden_at FROM sync_folded WHERE obs_id = ?", (obs_id,)
+    ).fetchone()
+    if hidden is None:
+        return None
+    sync_id, hidden_at = hidden
+    conn.execute("DELETE FROM sync_folded WHERE obs_id = ?", (obs_id,))
+    alias = conn.execute(
+        "SELECT obs_id, server_version, latest FROM sync_aliases WHERE sync_id = ?", (sync_id,)
+    ).fetchone()
+    if alias is None or alias[2] is None:
+        return None
+    fold_row, version, latest = alias
+    conn.execute("DELETE FROM sync_aliases WHERE sync_id = ?", (sync_id,))
+    conn.execute(
+        "INSERT INTO sync_objects (obs_id, sync_id, server_version, base) VALUES (?, ?, ?, ?)",
+        (obs_id, sync_id, version, latest),
+    )
+    with applying(conn):
+        conn.execute(
+            "UPDATE observations SET deleted_at = NULL WHERE id = ? AND deleted_at = ?",
+            (obs_id, hidden_at),
+        )
+    conn.execute("INSERT OR IGNORE INTO sync_dirty (obs_id) VALUES (?)", (obs_id,))
+    # The fold it left shows its other members again at the next pull (and this row is
+    # checked for twins once pushed, as any).
+    conn.execute("INSERT OR IGNORE INTO sync_rejoin (obs_id) VALUES (?)", (fold_row,))
+    return sync_id, version, latest
 
 
 def _forget_changes(conn: sqlite3.Connection, obs_id: int, max_seq: int) -> None:

@@ -83,5 +83,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # Rows pushed since the last pull: did their new version make them a twin of
         # another row? (Asked at the pull, when the index is up to date.)
         "CREATE TABLE sync_rejoin (obs_id INTEGER PRIMARY KEY)",
+        # Rows folded into another after the fact: hidden (soft-deleted at hidden_at), not
+        # removed, so that a later write of the application to one is not lost.
+        "CREATE TABLE sync_folded (obs_id INTEGER PRIMARY KEY, sync_id TEXT NOT NULL UNIQUE,"
+        " hidden_at TEXT NOT NULL)",
     ),
 )

@@ -138,6 +138,7 @@ def rejoin_slice(
             if n and time.monotonic() - started >= seconds:
                 queued = queued[:n]
                 break
+            regroup(conn, ctx, obs_id)
             joined += join(conn, ctx, obs_id)
         conn.executemany("DELETE FROM sync_rejoin WHERE obs_id = ?", queued)
         more = conn.execute(waiting).fetchone() is not None
@@ -172,10 +173,12 @@ def join(conn: sqlite3.Connection, ctx: Context, obs_id: int) -> bool:
 
     Dedup decides when an observation arrives; an edit can make two rows twins later
     (on any device), and devices that saw them arrive in another order folded them.
-    So after a row's identity changes, it is folded like a new arrival would be: the
-    row leaves the application's table (its identity and any twins it held become
-    aliases of the other row, which then shows the fold). A row with unpushed edits is
-    left alone until they are pushed. True if the row was folded away.
+    So after a row's identity changes, it is folded like a new arrival would be: its
+    identity and any twins it held become aliases of the other row, which then shows
+    the fold, and the row is hidden (soft-deleted, recorded in ``sync_folded``), not
+    removed: if the application writes to it later, the push unfolds it
+    (``outbox``), so that write is not lost. A row with unpushed edits is left alone
+    until they are pushed. True if the row was folded away.
     """
     found = conn.execute(
         "SELECT sync_id, server_version FROM sync_objects WHERE obs_id = ?", (obs_id,)
@@ -196,8 +199,11 @@ def join(conn: sqlite3.Connection, ctx: Context, obs_id: int) -> bool:
         " VALUES (?, ?, ?, ?, ?)",
         (found[0], target, found[1], kind, rows.encode(own)),
     )
-    conn.execute("DELETE FROM observations WHERE id = ?", (obs_id,))
-    conn.execute("DELETE FROM sync_dirty WHERE obs_id = ?", (obs_id,))
+    conn.execute("UPDATE observations SET deleted_at = ? WHERE id = ?", (ctx.now, obs_id))
+    conn.execute(
+        "INSERT OR REPLACE INTO sync_folded (obs_id, sync_id, hidden_at) VALUES (?, ?, ?)",
+        (obs_id, found[0], ctx.now),
+    )
     ctx.index.remove(obs_id)
     regroup(conn, ctx, target)
     return True
@@ -250,7 +256,11 @@ def _split(
     shown = latest
     if gone is not None:
         shown = replace(latest, deleted_at=gone.deleted_at, updated_at=gone.updated_at)
-    new_id = rows.insert_row(conn, shown)
+    new_id = _hidden_row(conn, member.sync_id)
+    if new_id is None:
+        new_id = rows.insert_row(conn, shown)
+    else:  # the row it was hidden in comes back
+        rows.write_row(conn, new_id, shown)
     conn.execute(
         "INSERT INTO sync_objects (obs_id, sync_id, server_version, base) VALUES (?, ?, ?, ?)",
         (new_id, member.sync_id, member.version, rows.encode(latest)),
@@ -261,6 +271,16 @@ def _split(
         conn.execute("INSERT INTO sync_changes (obs_id) VALUES (?)", (new_id,))
     else:
         join(conn, ctx, new_id)
+
+
+def _hidden_row(conn: sqlite3.Connection, sync_id: str) -> int | None:
+    """The row identity ``sync_id`` was hidden in by ``join``, if it is still there and
+    the application has not written to it since (then the push unfolds it instead)."""
+    found = conn.execute("SELECT obs_id FROM sync_folded WHERE sync_id = ?", (sync_id,)).fetchone()
+    if found is None or pending(conn, found[0]) or rows.read_row(conn, found[0]) is None:
+        return None
+    conn.execute("DELETE FROM sync_folded WHERE obs_id = ?", (found[0],))
+    return int(found[0])
 
 
 def _delete_fold(conn: sqlite3.Connection, ctx: Context, obs_id: int, remote: Observation) -> str:

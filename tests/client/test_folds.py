@@ -153,3 +153,20 @@ async def test_the_twin_check_after_a_big_push_reports_progress(make_device: Any
     assert checks[-1][1:] == (1200, 1200)
     assert [c[1] for c in checks] == sorted(c[1] for c in checks)
     assert len(a.live()) == 1200
+
+
+async def test_a_write_to_a_row_hidden_by_a_fold_is_not_lost(make_device: Any) -> None:
+    """The app edits, by its id, a row a fold hid: the row comes back and the edit syncs."""
+    a, b = await make_device("A"), await make_device("B")
+    first = a.save(title="twice", content=TEXT)
+    second = a.save(title="twice", content=TEXT)
+    await _settle(a, b)
+    assert len(a.live()) == 1
+    hidden = next(i for i in (first, second) if a.row(i)["deleted_at"] is not None)
+    a.edit(hidden, content="the agent later rewrote this copy")
+    await _settle(a, b)
+    assert a.row(hidden)["deleted_at"] is None
+    assert a.row(hidden)["content"] == "the agent later rewrote this copy"
+    assert a.live() == b.live()
+    assert sorted(row[3] for row in b.live()) == sorted([TEXT, "the agent later rewrote this copy"])
+    assert a.pending() == b.pending() == 0
