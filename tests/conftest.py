@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# Every twin look-up prepared outside the write lock is checked against a fresh one
+# (store.index.CHECK_PROBES), here and in the daemons and commands the tests start.
+os.environ["MEMENTO_SYNCD_CHECK_PROBES"] = "1"
+
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass

@@ -18,12 +18,13 @@ from memento_syncd.core.errors import InvalidInput
 from memento_syncd.core.observation import Observation
 from memento_syncd.store import rows, twins
 from memento_syncd.store.db import applying, write
+from memento_syncd.store.index import Probe
 from memento_syncd.store.settle import (
     Context,
     rebase,
-    reindex,
     settle,
     store_remote,
+    text_of,
 )
 
 # A write transaction holds SQLite's write lock and the application waits for it, so a
@@ -39,6 +40,9 @@ SLICE_SECONDS = 0.03
 SLICE_GAP_SECONDS = 0.02
 
 
+Parsed = tuple[Observation, int] | None  # a pulled observation and its version; None: invalid
+
+
 def apply_page(
     conn: sqlite3.Connection,
     ctx: Context,
@@ -51,39 +55,90 @@ def apply_page(
 ) -> Counter[str]:
     """Apply ``items`` in short transactions, the cursor with the last; counts by outcome.
 
-    After each slice but the last, the lock stays free for ``gap_seconds``.
+    Before each transaction, the twins of the next new observations are looked up
+    without the lock (``SimilarityIndex.prepare``) for up to ``gap_seconds``; the lock
+    stays free at least that long after each slice but the last.
     """
+    parsed = [_parse(item) for item in items]
     outcomes: Counter[str] = Counter()
     position = 0
+    committed: float | None = None
     while True:
-        with write(conn), applying(conn):
-            ctx.index.refresh_dirty()
-            started = time.monotonic()
-            while position < len(items):
-                outcomes[_apply_item(conn, ctx, items[position])] += 1
-                position += 1
-                if time.monotonic() - started >= slice_seconds:
-                    break
-            if position == len(items):
-                conn.execute("INSERT OR IGNORE INTO sync_cursors (project) VALUES (?)", (project,))
-                conn.execute(
-                    "UPDATE sync_cursors SET pull_cursor = ?, last_pull = ?,"
-                    " pull_count = pull_count + ? WHERE project = ?",
-                    (cursor, ctx.now, len(items), project),
-                )
-                return outcomes
-        time.sleep(gap_seconds)
+        probes = _prepare(conn, ctx, parsed[position:], gap_seconds)
+        if committed is not None:
+            time.sleep(max(0.0, gap_seconds - (time.monotonic() - committed)))
+        try:
+            with write(conn), applying(conn):
+                ctx.index.validate()
+                ctx.index.refresh_dirty()
+                started = time.monotonic()
+                for probe in probes:  # the observations looked up; then the lock is let go
+                    outcomes[_apply_parsed(conn, ctx, parsed[position], probe)] += 1
+                    position += 1
+                    if time.monotonic() - started >= slice_seconds:
+                        break
+                if position == len(parsed):
+                    _advance(conn, ctx, project, cursor, len(items))
+                    return outcomes
+        finally:
+            ctx.index.release()
+        committed = time.monotonic()
 
 
-def _apply_item(conn: sqlite3.Connection, ctx: Context, item: dict[str, Any]) -> str:
+def _prepare(
+    conn: sqlite3.Connection, ctx: Context, parsed: list[Parsed], seconds: float
+) -> list[Probe | None]:
+    """Twin look-ups for the next observations, as many as ``seconds`` allow (at least
+    one); None for those that are not new here (known, deleted or invalid)."""
+    texts = (
+        None
+        if entry is None or entry[0].deleted_at is not None or _known(conn, entry[0].sync_id)
+        else text_of(entry[0])
+        for entry in parsed
+    )
+    return ctx.index.prepare(texts, seconds)
+
+
+def _known(conn: sqlite3.Connection, sync_id: str) -> bool:
+    found = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM sync_objects WHERE sync_id = ?)"
+        " OR EXISTS (SELECT 1 FROM sync_aliases WHERE sync_id = ?)",
+        (sync_id, sync_id),
+    ).fetchone()
+    return bool(found[0])
+
+
+def _advance(conn: sqlite3.Connection, ctx: Context, project: str, cursor: str, count: int) -> None:
+    conn.execute("INSERT OR IGNORE INTO sync_cursors (project) VALUES (?)", (project,))
+    conn.execute(
+        "UPDATE sync_cursors SET pull_cursor = ?, last_pull = ?,"
+        " pull_count = pull_count + ? WHERE project = ?",
+        (cursor, ctx.now, count, project),
+    )
+
+
+def _parse(item: dict[str, Any]) -> Parsed:
     try:
-        remote, version = rows.from_wire(item)
+        return rows.from_wire(item)
     except InvalidInput:
+        return None
+
+
+def _apply_parsed(
+    conn: sqlite3.Connection, ctx: Context, entry: Parsed, probe: Probe | None
+) -> str:
+    if entry is None:
         return "invalid"
-    return _apply_one(conn, ctx, remote, version)
+    return _apply_one(conn, ctx, *entry, probe=probe)
 
 
-def _apply_one(conn: sqlite3.Connection, ctx: Context, remote: Observation, version: int) -> str:
+def _apply_one(
+    conn: sqlite3.Connection,
+    ctx: Context,
+    remote: Observation,
+    version: int,
+    probe: Probe | None = None,
+) -> str:
     known = conn.execute(
         "SELECT obs_id, server_version FROM sync_objects WHERE sync_id = ?", (remote.sync_id,)
     ).fetchone()
@@ -104,7 +159,7 @@ def _apply_one(conn: sqlite3.Connection, ctx: Context, remote: Observation, vers
     if alias is not None:
         return twins.update_alias(conn, ctx, alias, remote, version)
     if remote.deleted_at is None:
-        kind = twins.fold_in(conn, ctx, remote, version)
+        kind = twins.fold_in(conn, ctx, remote, version, probe)
         if kind is not None:
             return f"dedup_{kind}"
     obs_id = rows.insert_row(conn, remote)
@@ -112,5 +167,5 @@ def _apply_one(conn: sqlite3.Connection, ctx: Context, remote: Observation, vers
         "INSERT INTO sync_objects (obs_id, sync_id) VALUES (?, ?)", (obs_id, remote.sync_id)
     )
     rebase(conn, obs_id, remote, version)
-    reindex(ctx.index, obs_id, remote)
+    ctx.index.put(obs_id, text_of(remote), probe)
     return "inserted"

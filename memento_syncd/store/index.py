@@ -7,10 +7,18 @@ looks only at rows sharing enough of its own prefix tokens, of a compatible size
 checks each candidate exactly. Tokens first seen after the order was frozen rank as
 rarest, which keeps the order total and fixed; the order is learnt once from document
 frequencies and rebuilt only if the threshold or prefix scheme changes.
+
+A pull looks its twins up before it takes the write lock (``prepare``: a read snapshot,
+which the application's writes do not wait for) and uses the answers inside the lock.
+An answer stays exact because every change to the index made since is accounted for:
+this object's own changes are logged and re-checked against the probe, and any other
+connection's change (seen through ``sync_index_gen``, bumped by triggers on
+``sync_sets``) discards the prepared answers, which are then looked up again.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from array import array
@@ -28,6 +36,12 @@ ELL = 3
 # that are common then stay common, and words first seen later rank as rare, which
 # they mostly are. Only a change of threshold or prefix scheme rebuilds it.
 _FREEZE_MIN_ROWS = 1000
+# Prepared probes are re-checked against at most this many index changes made since;
+# past that (the application rewrote many rows at once), they are looked up afresh.
+_LOG_LIMIT = 500
+# Set (to anything) in the test suite: every prepared answer used is compared with a
+# fresh look-up, and a difference raises AssertionError.
+CHECK_PROBES = bool(os.environ.get("MEMENTO_SYNCD_CHECK_PROBES"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +63,35 @@ class Twin:
     kind: str
 
 
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """A ``find_twin`` look-up made outside the write lock by ``SimilarityIndex.prepare``.
+
+    ``exact`` holds the exact twins' ids ascending, ``similar`` the near twins as
+    ``(-jaccard, obs_id)`` ascending; ``epoch`` and ``mark`` say which index changes
+    were made since.
+    """
+
+    text: Text
+    tokens: frozenset[int]
+    digest: str
+    exact: tuple[int, ...]
+    similar: tuple[tuple[float, int], ...]
+    epoch: int
+    mark: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """What ``put`` indexed for a row: enough to re-check a probe against it."""
+
+    project: str
+    scope: str
+    topic_key: str | None
+    digest: str
+    tokens: frozenset[int]
+
+
 def _pack(tokens: Iterable[int]) -> bytes:
     return array("q", sorted(tokens)).tobytes()
 
@@ -66,6 +109,9 @@ class SimilarityIndex:
         self._conn = conn
         self.threshold = threshold
         self._rank = similarity.Ranks(conn.execute("SELECT token, rank FROM sync_vocab"))
+        self._epoch = 0  # prepared probes of another epoch are stale
+        self._gen: int | None = None  # sync_index_gen in the snapshot of the last prepare
+        self._log: list[tuple[int, _Entry | None]] | None = None  # changes since then
 
     def size(self) -> int:
         """How many rows are indexed."""
@@ -122,6 +168,7 @@ class SimilarityIndex:
         conn.execute("DELETE FROM sync_vocab")
         conn.executemany("INSERT INTO sync_vocab (token, rank) VALUES (?, ?)", frequency.items())
         self._rank = similarity.Ranks(frequency)
+        self._invalidate()
         conn.execute("DELETE FROM sync_prefix")
         conn.executemany(
             "INSERT INTO sync_prefix (token, obs_id) VALUES (?, ?)",
@@ -167,17 +214,23 @@ class SimilarityIndex:
         """Forget a row (deleted or gone)."""
         self._conn.execute("DELETE FROM sync_sets WHERE obs_id = ?", (obs_id,))
         self._conn.execute("DELETE FROM sync_prefix WHERE obs_id = ?", (obs_id,))
+        self._record(obs_id, None)
 
-    def put(self, obs_id: int, text: Text) -> None:
-        """Index a live row's current title and content."""
-        tokens = similarity.token_ids(similarity.word_set(text.title, text.content))
+    def put(self, obs_id: int, text: Text, probe: Probe | None = None) -> None:
+        """Index a live row's current title and content (the word set of ``probe``, if it
+        was made for this very text)."""
+        if probe is not None and probe.text == text:
+            tokens, digest = probe.tokens, probe.digest
+        else:
+            tokens, digest = _words(text), content_hash(text.content)
         self.remove(obs_id)
         self._conn.execute(
             "INSERT INTO sync_sets (obs_id, project, scope, topic_key, content_hash, size, tokens)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (obs_id, text.project, text.scope, text.topic_key, content_hash(text.content),
-             len(tokens), _pack(tokens)),
+            (obs_id, text.project, text.scope, text.topic_key, digest, len(tokens),
+             _pack(tokens)),
         )  # fmt: skip
+        self._record(obs_id, _Entry(text.project, text.scope, text.topic_key, digest, tokens))
         new = [t for t in tokens if t not in self._rank]
         if new:
             self._conn.executemany(
@@ -191,31 +244,50 @@ class SimilarityIndex:
         )
 
     def find_twin(
-        self, text: Text, exclude: int = 0, accept: Callable[[int, str], bool] | None = None
+        self,
+        text: Text,
+        exclude: int = 0,
+        accept: Callable[[int, str], bool] | None = None,
+        probe: Probe | None = None,
     ) -> Twin | None:
         """The local live row a pulled observation duplicates, if any (exact first).
 
         Twins share project and scope: dedup never folds a shared observation into a
         personal one or the other way round. Row ``exclude`` (the probe's own) is skipped,
         and so is any row for which ``accept(obs_id, kind)`` is false (the next best is
-        taken then).
+        taken then). A ``probe`` prepared for ``text`` and still valid saves the look-up.
         """
-        exact = self._conn.execute(
-            "SELECT obs_id FROM sync_sets WHERE project = ? AND content_hash = ?"
-            " AND topic_key IS ? AND scope = ? AND obs_id != ? ORDER BY obs_id",
-            (text.project, content_hash(text.content), text.topic_key, text.scope, exclude),
-        ).fetchall()
-        for (obs_id,) in exact:
+        prepared = None if probe is None else self._from_probe(probe, text, exclude)
+        if prepared is not None and CHECK_PROBES:
+            fresh = (self._exact(text, exclude), self._similar(text, _words(text), exclude))
+            assert prepared == fresh, f"prepared {prepared} != fresh {fresh}"  # noqa: S101
+        exact = prepared[0] if prepared is not None else self._exact(text, exclude)
+        for obs_id in exact:
             if accept is None or accept(obs_id, "exact"):
                 return Twin(obs_id, "exact")
-        tokens = similarity.token_ids(similarity.word_set(text.title, text.content))
-        for obs_id in self._similar(text, tokens, exclude):
+        similar = prepared[1] if prepared is not None else None
+        if similar is None:
+            similar = self._similar(text, _words(text), exclude)
+        for obs_id in similar:
             if accept is None or accept(obs_id, "similar"):
                 return Twin(obs_id, "similar")
         return None
 
+    def _exact(self, text: Text, exclude: int) -> list[int]:
+        """Rows holding the same content (and topic_key, project, scope), by id."""
+        found = self._conn.execute(
+            "SELECT obs_id FROM sync_sets WHERE project = ? AND content_hash = ?"
+            " AND topic_key IS ? AND scope = ? AND obs_id != ? ORDER BY obs_id",
+            (text.project, content_hash(text.content), text.topic_key, text.scope, exclude),
+        )
+        return [obs_id for (obs_id,) in found]
+
     def _similar(self, text: Text, tokens: frozenset[int], exclude: int) -> list[int]:
         """Rows similar to ``text``, most similar first (lower id first on equal scores)."""
+        return [obs_id for _, obs_id in self._scored(text, tokens, exclude)]
+
+    def _scored(self, text: Text, tokens: frozenset[int], exclude: int) -> list[tuple[float, int]]:
+        """``(-jaccard, obs_id)`` of the rows similar to ``text``, ascending."""
         topic_key = text.topic_key
         probe = similarity.prefix(tokens, self._rank, self.threshold, ELL)
         if not probe:
@@ -240,4 +312,93 @@ class SimilarityIndex:
             other = _unpack(blob)
             if similarity.is_similar(tokens, other, self.threshold):
                 found.append((-similarity.jaccard(tokens, other), obs_id))
-        return [obs_id for _, obs_id in sorted(found)]
+        return sorted(found)
+
+    # ---- look-ups prepared outside the write lock -------------------------------------
+
+    def prepare(self, texts: Iterable[Text | None], seconds: float) -> list[Probe | None]:
+        """Look up the twins of ``texts`` in one read snapshot, without the write lock.
+
+        Stops after ``seconds`` (at least one is done): the list may be shorter than
+        ``texts``; ``None`` entries give ``None``. Must be called outside a transaction.
+        Answers made by an earlier ``prepare`` become stale.
+        """
+        self._epoch += 1
+        self._log = []
+        probes: list[Probe | None] = []
+        started = time.monotonic()
+        self._conn.execute("BEGIN")  # a read transaction: one snapshot for every look-up
+        try:
+            self._gen = self._read_gen()
+            for text in texts:
+                if probes and time.monotonic() - started >= seconds:
+                    break
+                probes.append(None if text is None else self._probe(text))
+        finally:
+            self._conn.execute("COMMIT")
+        return probes
+
+    def validate(self) -> None:
+        """At the start of a write transaction that uses prepared answers, before any change.
+
+        If another connection changed the index since they were made, they are dropped.
+        Answers stay valid for this transaction only.
+        """
+        if self._gen is None or self._read_gen() != self._gen:
+            self._invalidate()
+        self._gen = None
+
+    def _probe(self, text: Text) -> Probe:
+        tokens = _words(text)
+        exact = tuple(self._exact(text, 0))
+        similar = tuple(self._scored(text, tokens, 0))
+        mark = 0 if self._log is None else len(self._log)
+        return Probe(text, tokens, content_hash(text.content), exact, similar, self._epoch, mark)
+
+    def _from_probe(
+        self, probe: Probe, text: Text, exclude: int
+    ) -> tuple[list[int], list[int]] | None:
+        """The exact and similar rows of a prepared probe, brought up to date with the
+        changes logged since; None if it is stale or for another text."""
+        if probe.epoch != self._epoch or self._log is None or probe.text != text:
+            return None
+        changed = dict(self._log[probe.mark :])
+        exact = [i for i in probe.exact if i not in changed and i != exclude]
+        scored = [(s, i) for s, i in probe.similar if i not in changed and i != exclude]
+        for obs_id, entry in changed.items():
+            if entry is None or obs_id == exclude:
+                continue
+            if entry.project != text.project or entry.scope != text.scope:
+                continue
+            if entry.digest == probe.digest and entry.topic_key == text.topic_key:
+                exact.append(obs_id)
+            if text.topic_key is not None and entry.topic_key not in (None, text.topic_key):
+                continue
+            if similarity.is_similar(probe.tokens, entry.tokens, self.threshold):
+                scored.append((-similarity.jaccard(probe.tokens, entry.tokens), obs_id))
+        exact.sort()
+        scored.sort()
+        return exact, [obs_id for _, obs_id in scored]
+
+    def _record(self, obs_id: int, entry: _Entry | None) -> None:
+        """Log a change of the index while prepared answers may still be used."""
+        if self._log is None:
+            return
+        self._log.append((obs_id, entry))
+        if len(self._log) > _LOG_LIMIT:
+            self._invalidate()
+
+    def release(self) -> None:
+        """Prepared answers are done with: stop logging changes for them."""
+        self._invalidate()
+
+    def _invalidate(self) -> None:
+        self._epoch += 1
+        self._log = None
+
+    def _read_gen(self) -> int:
+        return int(self._conn.execute("SELECT n FROM sync_index_gen WHERE id = 1").fetchone()[0])
+
+
+def _words(text: Text) -> frozenset[int]:
+    return similarity.token_ids(similarity.word_set(text.title, text.content))

@@ -88,4 +88,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE sync_folded (obs_id INTEGER PRIMARY KEY, sync_id TEXT NOT NULL UNIQUE,"
         " hidden_at TEXT NOT NULL)",
     ),
+    (
+        # Counts changes to the similarity index, whoever makes them: a pull that looked
+        # twins up before taking the write lock checks it to know whether another
+        # connection changed the index in between (store.index.SimilarityIndex.prepare).
+        "CREATE TABLE sync_index_gen (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)",
+        "INSERT INTO sync_index_gen (id, n) VALUES (1, 0)",
+        *(
+            f"CREATE TRIGGER sync_index_gen_{event.lower()} AFTER {event} ON sync_sets BEGIN"  # noqa: S608
+            " UPDATE sync_index_gen SET n = n + 1 WHERE id = 1; END"
+            for event in ("INSERT", "UPDATE", "DELETE")
+        ),
+    ),
 )

@@ -24,6 +24,7 @@ from memento_syncd.core.observation import Observation
 from memento_syncd.core.twins import fold, twin_kind
 from memento_syncd.store import rows
 from memento_syncd.store.db import applying, write
+from memento_syncd.store.index import Probe
 from memento_syncd.store.settle import Context, current, reindex, remember_loss, text_of
 
 
@@ -47,7 +48,11 @@ def pending(conn: sqlite3.Connection, obs_id: int) -> bool:
 
 
 def fold_in(
-    conn: sqlite3.Connection, ctx: Context, remote: Observation, version: int
+    conn: sqlite3.Connection,
+    ctx: Context,
+    remote: Observation,
+    version: int,
+    probe: Probe | None = None,
 ) -> str | None:
     """Fold the newly pulled ``remote`` into the local row it duplicates; its twin kind,
     or None if no row does.
@@ -55,7 +60,7 @@ def fold_in(
     The index finds rows by what they show; a row is taken only if ``remote`` is a twin
     of the row's own identity too, so that it would not split off again at once.
     """
-    found = _twin_row(conn, ctx, remote, exclude=0)
+    found = _twin_row(conn, ctx, remote, exclude=0, probe=probe)
     if found is None:
         return None
     obs_id, kind = found
@@ -69,7 +74,11 @@ def fold_in(
 
 
 def _twin_row(
-    conn: sqlite3.Connection, ctx: Context, obs: Observation, exclude: int
+    conn: sqlite3.Connection,
+    ctx: Context,
+    obs: Observation,
+    exclude: int,
+    probe: Probe | None = None,
 ) -> tuple[int, str] | None:
     """The row (other than ``exclude``) whose own identity ``obs`` is a twin of, and how."""
     kinds: dict[int, str] = {}
@@ -81,7 +90,7 @@ def _twin_row(
             kinds[obs_id] = kind
         return kind is not None
 
-    twin = ctx.index.find_twin(text_of(obs), exclude=exclude, accept=accept)
+    twin = ctx.index.find_twin(text_of(obs), exclude=exclude, accept=accept, probe=probe)
     return None if twin is None else (twin.obs_id, kinds[twin.obs_id])
 
 

@@ -1,0 +1,159 @@
+"""Twin look-ups prepared outside the write lock give the answer a fresh look-up gives."""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from memento_syncd.store import index as index_module
+from memento_syncd.store.db import connect, write
+from memento_syncd.store.index import SimilarityIndex, Text, Twin
+
+WORDS = [f"w{n}" for n in range(12)]
+words = st.lists(st.sampled_from(WORDS), min_size=1, max_size=10).map(" ".join)
+texts = st.builds(
+    lambda content, key, scope: Text("p", scope, key, "", content),
+    words,
+    st.sampled_from([None, None, "k1", "k2"]),
+    st.sampled_from(["project", "project", "personal"]),
+)
+# A change made after the look-up: ("put", row, text) re-indexes or adds a row, ("remove",
+# row, None) forgets one; rows 0-9 are among those indexed before.
+changes = st.lists(
+    st.one_of(
+        st.tuples(st.just("put"), st.integers(0, 14), texts),
+        st.tuples(st.just("remove"), st.integers(0, 14), st.none()),
+    ),
+    max_size=8,
+)
+
+
+@contextmanager
+def _device() -> Iterator[tuple[sqlite3.Connection, SimilarityIndex]]:
+    with tempfile.TemporaryDirectory() as tmp, closing(connect(Path(tmp) / "memento.db")) as conn:
+        yield conn, SimilarityIndex(conn, 0.5)
+
+
+def _ids(conn: sqlite3.Connection, count: int) -> list[int]:
+    """Row ids of ``count`` application rows (the index only needs them to exist)."""
+    with write(conn):
+        return [
+            int(
+                conn.execute(
+                    "INSERT INTO observations (project, type, title, content, created_at,"
+                    " updated_at) VALUES ('p', 'note', '', 'x', 'x', 'x')"
+                ).lastrowid
+                or 0
+            )
+            for _ in range(count)
+        ]
+
+
+def _answers(index: SimilarityIndex, text: Text, exclude: int) -> list[Twin | None]:
+    """find_twin with no filter, and with a filter refusing odd rows (the next is taken)."""
+    return [
+        index.find_twin(text, exclude=exclude),
+        index.find_twin(text, exclude=exclude, accept=lambda obs_id, _: obs_id % 2 == 0),
+    ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(texts, min_size=10, max_size=10),
+    st.lists(texts, min_size=1, max_size=4),
+    changes,
+    st.integers(0, 14),
+)
+def test_prepared_answer_follows_changes_made_since(
+    local: list[Text], incoming: list[Text], made: list[tuple[str, int, Text | None]], skip: int
+) -> None:
+    """Rows indexed, replaced or removed after the look-up count as a fresh look-up counts them."""
+    with _device() as (conn, index):
+        ids = _ids(conn, 15)
+        with write(conn):
+            for obs_id, text in zip(ids, local, strict=False):
+                index.put(obs_id, text)
+        probes = index.prepare(incoming, seconds=10.0)
+        assert len(probes) == len(incoming)
+        with write(conn):
+            index.validate()
+            for action, row, text in made:
+                if text is not None:
+                    index.put(ids[row], text)
+                else:
+                    index.remove(ids[row])
+            for text, probe in zip(incoming, probes, strict=True):
+                assert probe is not None
+                fresh = _answers(index, text, ids[skip])
+                twin = index.find_twin(text, exclude=ids[skip], probe=probe)
+                odd = index.find_twin(
+                    text, exclude=ids[skip], accept=lambda obs_id, _: obs_id % 2 == 0, probe=probe
+                )
+                assert [twin, odd] == fresh
+        index.release()
+
+
+def test_a_change_by_another_connection_voids_prepared_answers(tmp_path: Path) -> None:
+    """A twin indexed by another process between look-up and use is still found."""
+    with closing(connect(tmp_path / "memento.db")) as conn:
+        index = SimilarityIndex(conn, 0.85)
+        row = _ids(conn, 1)[0]
+        text = Text("p", "project", None, "", "alpha beta gamma delta")
+        (probe,) = index.prepare([text], seconds=1.0)
+        assert probe is not None and probe.exact == ()
+        with closing(connect(tmp_path / "memento.db")) as other:
+            with write(other):
+                SimilarityIndex(other, 0.85).put(row, text)
+        with write(conn):
+            index.validate()
+            assert index.find_twin(text, probe=probe) == Twin(row, "exact")
+
+
+def test_many_changes_since_void_prepared_answers(tmp_path: Path) -> None:
+    """Past the log's limit, prepared answers are dropped and looked up afresh."""
+    with closing(connect(tmp_path / "memento.db")) as conn:
+        index = SimilarityIndex(conn, 0.85)
+        ids = _ids(conn, index_module._LOG_LIMIT + 2)
+        text = Text("p", "project", None, "", "alpha beta gamma delta")
+        (probe,) = index.prepare([text], seconds=1.0)
+        with write(conn):
+            index.validate()
+            for obs_id in ids[1:]:
+                index.put(obs_id, Text("p", "project", None, "", f"other {obs_id}"))
+            index.put(ids[0], text)
+            assert probe is not None
+            assert index._from_probe(probe, text, 0) is None  # stale: not used
+            assert index.find_twin(text, probe=probe) == Twin(ids[0], "exact")
+
+
+def test_prepared_answers_last_one_transaction(tmp_path: Path) -> None:
+    """Answers prepared before one write transaction are not used in the next."""
+    with closing(connect(tmp_path / "memento.db")) as conn:
+        index = SimilarityIndex(conn, 0.85)
+        text = Text("p", "project", None, "", "alpha beta gamma delta")
+        (probe,) = index.prepare([text], seconds=1.0)
+        assert probe is not None
+        with write(conn):
+            index.validate()
+            assert index._from_probe(probe, text, 0) == ([], [])
+        with write(conn):
+            index.validate()
+            assert index._from_probe(probe, text, 0) is None
+
+
+def test_prepare_stops_after_its_time(tmp_path: Path) -> None:
+    """With no time left, prepare still looks one text up and leaves the rest."""
+    with closing(connect(tmp_path / "memento.db")) as conn:
+        index = SimilarityIndex(conn, 0.85)
+        text = Text("p", "project", None, "", "alpha beta")
+        probes = index.prepare([None, text, text], seconds=0.0)
+        assert probes == [None]
+        probes = index.prepare([text, None, text], seconds=0.0)
+        assert len(probes) == 1 and probes[0] is not None
+        assert not conn.in_transaction
