@@ -69,22 +69,38 @@ def word_set(title: str, content: str) -> frozenset[str]:
     return frozenset(_WORD.findall(text))
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def token_id(word: str) -> int:
     """Return a stable id for ``word`` in [0, 2**63): fits a signed 64-bit SQLite INTEGER.
 
     The 8-byte BLAKE2b digest (no key, salt or personalisation) of the word's UTF-8,
     read big-endian as an unsigned integer and shifted right by one bit. Unlike
-    ``hash()`` it is the same in every process and on every platform. Memoised (most
-    words recur): 65,536 entries, a few MB at most.
+    ``hash()`` it is the same in every process and on every platform.
     """
     digest = hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "big") >> 1
 
 
+# Memo of token_id (most words recur): a plain dict, looked up at C speed by ``map``;
+# emptied when it passes this many words, so it stays a few MB at most.
+_MEMO_LIMIT = 1 << 16
+_memo: dict[str, int] = {}
+
+
 def token_ids(words: Iterable[str]) -> frozenset[int]:
-    """Return the ``token_id`` of every word."""
-    return frozenset(map(token_id, words))
+    """Return the ``token_id`` of every word (memoised)."""
+    distinct = words if isinstance(words, (set, frozenset)) else set(words)
+    try:
+        return frozenset(map(_memo.__getitem__, distinct))
+    except KeyError:
+        if len(_memo) > _MEMO_LIMIT:
+            _memo.clear()
+        found = []
+        for word in distinct:
+            value = _memo.get(word)
+            if value is None:
+                value = _memo[word] = token_id(word)
+            found.append(value)
+        return frozenset(found)
 
 
 @functools.lru_cache(maxsize=64)  # called per candidate pair; Fraction(str(x)) is slow

@@ -18,6 +18,7 @@ connection's change (seen through ``sync_index_gen``, bumped by triggers on
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 import time
@@ -75,6 +76,8 @@ class Probe:
     text: Text
     tokens: frozenset[int]
     digest: str
+    prefix: tuple[int, ...]  # under the order of ``epoch``
+    needed: int  # prefix tokens a candidate must share (similarity.shared_needed)
     exact: tuple[int, ...]
     similar: tuple[tuple[float, int], ...]
     epoch: int
@@ -90,6 +93,7 @@ class _Entry:
     topic_key: str | None
     digest: str
     tokens: frozenset[int]
+    prefix: frozenset[int]
 
 
 def _pack(tokens: Iterable[int]) -> bytes:
@@ -223,6 +227,17 @@ class SimilarityIndex:
             tokens, digest = probe.tokens, probe.digest
         else:
             tokens, digest = _words(text), content_hash(text.content)
+        new = list(itertools.filterfalse(self._rank.__contains__, tokens))
+        if new:  # unseen words rank 0, as they did before: prefixes made so far still hold
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO sync_vocab (token, rank) VALUES (?, 0)",
+                ((t,) for t in new),
+            )
+            self._rank.update(dict.fromkeys(new, 0))
+        if probe is not None and probe.text == text and probe.epoch == self._epoch:
+            prefix: Iterable[int] = probe.prefix
+        else:
+            prefix = similarity.prefix(tokens, self._rank, self.threshold, ELL)
         self.remove(obs_id)
         self._conn.execute(
             "INSERT INTO sync_sets (obs_id, project, scope, topic_key, content_hash, size, tokens)"
@@ -230,18 +245,12 @@ class SimilarityIndex:
             (obs_id, text.project, text.scope, text.topic_key, digest, len(tokens),
              _pack(tokens)),
         )  # fmt: skip
-        self._record(obs_id, _Entry(text.project, text.scope, text.topic_key, digest, tokens))
-        new = [t for t in tokens if t not in self._rank]
-        if new:
-            self._conn.executemany(
-                "INSERT OR IGNORE INTO sync_vocab (token, rank) VALUES (?, 0)",
-                ((t,) for t in new),
-            )
-            self._rank.update(dict.fromkeys(new, 0))
         self._conn.executemany(
-            "INSERT INTO sync_prefix (token, obs_id) VALUES (?, ?)",
-            ((t, obs_id) for t in similarity.prefix(tokens, self._rank, self.threshold, ELL)),
+            "INSERT INTO sync_prefix (token, obs_id) VALUES (?, ?)", ((t, obs_id) for t in prefix)
         )
+        if self._log is not None:
+            scope, topic_key, shown = text.scope, text.topic_key, frozenset(prefix)
+            self._record(obs_id, _Entry(text.project, scope, topic_key, digest, tokens, shown))
 
     def find_twin(
         self,
@@ -286,10 +295,14 @@ class SimilarityIndex:
         """Rows similar to ``text``, most similar first (lower id first on equal scores)."""
         return [obs_id for _, obs_id in self._scored(text, tokens, exclude)]
 
-    def _scored(self, text: Text, tokens: frozenset[int], exclude: int) -> list[tuple[float, int]]:
-        """``(-jaccard, obs_id)`` of the rows similar to ``text``, ascending."""
+    def _scored(
+        self, text: Text, tokens: frozenset[int], exclude: int, probe: list[int] | None = None
+    ) -> list[tuple[float, int]]:
+        """``(-jaccard, obs_id)`` of the rows similar to ``text``, ascending (``probe``: the
+        prefix of ``tokens``, if known)."""
         topic_key = text.topic_key
-        probe = similarity.prefix(tokens, self._rank, self.threshold, ELL)
+        if probe is None:
+            probe = similarity.prefix(tokens, self._rank, self.threshold, ELL)
         if not probe:
             return []
         low, high = similarity.length_bounds(len(tokens), self.threshold)
@@ -350,10 +363,13 @@ class SimilarityIndex:
 
     def _probe(self, text: Text) -> Probe:
         tokens = _words(text)
+        prefix = similarity.prefix(tokens, self._rank, self.threshold, ELL)
+        needed = similarity.shared_needed(len(tokens), self.threshold, ELL)
         exact = tuple(self._exact(text, 0))
-        similar = tuple(self._scored(text, tokens, 0))
+        similar = tuple(self._scored(text, tokens, 0, prefix))
         mark = 0 if self._log is None else len(self._log)
-        return Probe(text, tokens, content_hash(text.content), exact, similar, self._epoch, mark)
+        digest = content_hash(text.content)
+        return Probe(text, tokens, digest, tuple(prefix), needed, exact, similar, self._epoch, mark)
 
     def _from_probe(
         self, probe: Probe, text: Text, exclude: int
@@ -363,6 +379,7 @@ class SimilarityIndex:
         if probe.epoch != self._epoch or self._log is None or probe.text != text:
             return None
         changed = dict(self._log[probe.mark :])
+        shown = frozenset(probe.prefix)
         exact = [i for i in probe.exact if i not in changed and i != exclude]
         scored = [(s, i) for s, i in probe.similar if i not in changed and i != exclude]
         for obs_id, entry in changed.items():
@@ -374,6 +391,8 @@ class SimilarityIndex:
                 exact.append(obs_id)
             if text.topic_key is not None and entry.topic_key not in (None, text.topic_key):
                 continue
+            if len(shown & entry.prefix) < probe.needed:
+                continue  # the prefix filter, as the index applies it: not similar
             if similarity.is_similar(probe.tokens, entry.tokens, self.threshold):
                 scored.append((-similarity.jaccard(probe.tokens, entry.tokens), obs_id))
         exact.sort()
