@@ -8,12 +8,15 @@ checks each candidate exactly. Tokens first seen after the order was frozen rank
 rarest, which keeps the order total and fixed; the order is learnt once from document
 frequencies and rebuilt only if the threshold or prefix scheme changes.
 
+Probes count shared prefix tokens over postings held in memory (``store.postings``),
+loaded a token at a time and emptied whenever another connection changed the index.
+
 A pull looks its twins up before it takes the write lock (``prepare``: a read snapshot,
 which the application's writes do not wait for) and uses the answers inside the lock.
 An answer stays exact because every change to the index made since is accounted for:
 this object's own changes are logged and re-checked against the probe, and any other
-connection's change (seen through ``sync_index_gen``, bumped by triggers on
-``sync_sets``) discards the prepared answers, which are then looked up again.
+connection's change (seen through ``sync_index_gen``, set to a new random value by
+triggers on ``sync_sets``) discards the prepared answers, which are looked up again.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 
 from memento_syncd.core import similarity
 from memento_syncd.core.hashing import content_hash
+from memento_syncd.store.postings import Postings
 
 # Prefixes are "l-prefixes" (see core.similarity.prefix_length): a candidate must share
 # ELL prefix tokens with the probe, not just one, which cuts candidates by orders of
@@ -40,6 +44,8 @@ _FREEZE_MIN_ROWS = 1000
 # Prepared probes are re-checked against at most this many index changes made since;
 # past that (the application rewrote many rows at once), they are looked up afresh.
 _LOG_LIMIT = 500
+# Candidate rows are read in chunks of this many ids (SQLite's host-parameter limit).
+_IN_CHUNK = 500
 # Set (to anything) in the test suite: every prepared answer used is compared with a
 # fresh look-up, and a difference raises AssertionError.
 CHECK_PROBES = bool(os.environ.get("MEMENTO_SYNCD_CHECK_PROBES"))
@@ -116,6 +122,8 @@ class SimilarityIndex:
         self._epoch = 0  # prepared probes of another epoch are stale
         self._gen: int | None = None  # sync_index_gen in the snapshot of the last prepare
         self._log: list[tuple[int, _Entry | None]] | None = None  # changes since then
+        self._postings = Postings(conn)
+        self._postings_gen: int | None = None  # sync_index_gen that the postings agree with
 
     def size(self) -> int:
         """How many rows are indexed."""
@@ -173,6 +181,7 @@ class SimilarityIndex:
         conn.executemany("INSERT INTO sync_vocab (token, rank) VALUES (?, ?)", frequency.items())
         self._rank = similarity.Ranks(frequency)
         self._invalidate()
+        self._postings.clear()
         conn.execute("DELETE FROM sync_prefix")
         conn.executemany(
             "INSERT INTO sync_prefix (token, obs_id) VALUES (?, ?)",
@@ -216,8 +225,15 @@ class SimilarityIndex:
 
     def remove(self, obs_id: int) -> None:
         """Forget a row (deleted or gone)."""
+        cached = self._check_postings()  # before this connection changes anything
         self._conn.execute("DELETE FROM sync_sets WHERE obs_id = ?", (obs_id,))
-        self._conn.execute("DELETE FROM sync_prefix WHERE obs_id = ?", (obs_id,))
+        if cached:
+            query = "DELETE FROM sync_prefix WHERE obs_id = ? RETURNING token"
+            gone = [token for (token,) in self._conn.execute(query, (obs_id,)).fetchall()]
+            self._postings.removed(obs_id, gone)
+            self._postings_gen = self._read_gen()
+        else:
+            self._conn.execute("DELETE FROM sync_prefix WHERE obs_id = ?", (obs_id,))
         self._record(obs_id, None)
 
     def put(self, obs_id: int, text: Text, probe: Probe | None = None) -> None:
@@ -248,6 +264,9 @@ class SimilarityIndex:
         self._conn.executemany(
             "INSERT INTO sync_prefix (token, obs_id) VALUES (?, ?)", ((t, obs_id) for t in prefix)
         )
+        if self._postings:
+            self._postings.added(obs_id, prefix)
+            self._postings_gen = self._read_gen()
         if self._log is not None:
             scope, topic_key, shown = text.scope, text.topic_key, frozenset(prefix)
             self._record(obs_id, _Entry(text.project, scope, topic_key, digest, tokens, shown))
@@ -307,15 +326,17 @@ class SimilarityIndex:
             return []
         low, high = similarity.length_bounds(len(tokens), self.threshold)
         needed = similarity.shared_needed(len(tokens), self.threshold, ELL)
-        marks = ",".join("?" * len(probe))
-        rows = self._conn.execute(
-            "SELECT s.obs_id, s.topic_key, s.tokens FROM ("  # noqa: S608 - only '?' marks
-            f" SELECT obs_id FROM sync_prefix WHERE token IN ({marks})"
-            " GROUP BY obs_id HAVING count(*) >= ?) c"
-            " CROSS JOIN sync_sets s ON s.obs_id = c.obs_id"
-            " WHERE s.project = ? AND s.scope = ? AND s.size BETWEEN ? AND ?",
-            (*probe, needed, text.project, text.scope, low, high),
-        ).fetchall()
+        self._check_postings()
+        candidates = self._postings.shared(probe, needed)
+        rows: list[tuple[int, str | None, bytes]] = []
+        for start in range(0, len(candidates), _IN_CHUNK):
+            chunk = candidates[start : start + _IN_CHUNK]
+            rows += self._conn.execute(
+                "SELECT obs_id, topic_key, tokens FROM sync_sets"  # noqa: S608 - only '?' marks
+                f" WHERE obs_id IN ({','.join('?' * len(chunk))}) AND project = ? AND scope = ?"
+                " AND size BETWEEN ? AND ?",
+                (*chunk, text.project, text.scope, low, high),
+            ).fetchall()
         found: list[tuple[float, int]] = []
         for obs_id, other_key, blob in rows:
             if obs_id == exclude:
@@ -414,6 +435,15 @@ class SimilarityIndex:
     def _invalidate(self) -> None:
         self._epoch += 1
         self._log = None
+
+    def _check_postings(self) -> bool:
+        """Empty the postings in memory if another connection changed the index since
+        they were loaded; whether any are left."""
+        gen = self._read_gen()
+        if gen != self._postings_gen:
+            self._postings.clear()
+            self._postings_gen = gen
+        return bool(self._postings)
 
     def _read_gen(self) -> int:
         return int(self._conn.execute("SELECT n FROM sync_index_gen WHERE id = 1").fetchone()[0])

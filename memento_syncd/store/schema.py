@@ -89,14 +89,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " hidden_at TEXT NOT NULL)",
     ),
     (
-        # Counts changes to the similarity index, whoever makes them: a pull that looked
-        # twins up before taking the write lock checks it to know whether another
-        # connection changed the index in between (store.index.SimilarityIndex.prepare).
+        # Changes (to a new random value) with every change to the similarity index,
+        # whoever makes it: a process that looked twins up before taking the write lock,
+        # or holds prefix postings in memory, compares it to know whether another
+        # connection changed the index since (store.index, store.postings). Random rather
+        # than a count, so that a rolled-back change cannot meet a count seen before.
         "CREATE TABLE sync_index_gen (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)",
         "INSERT INTO sync_index_gen (id, n) VALUES (1, 0)",
         *(
             f"CREATE TRIGGER sync_index_gen_{event.lower()} AFTER {event} ON sync_sets BEGIN"  # noqa: S608
-            " UPDATE sync_index_gen SET n = n + 1 WHERE id = 1; END"
+            " UPDATE sync_index_gen SET n = random() WHERE id = 1; END"
             for event in ("INSERT", "UPDATE", "DELETE")
         ),
     ),

@@ -1,0 +1,142 @@
+"""Prefix postings held in memory stay in step with the database, whoever changes it."""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from contextlib import closing
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from memento_syncd.core import similarity
+from memento_syncd.core.hashing import content_hash
+from memento_syncd.store.db import connect, write
+from memento_syncd.store.index import SimilarityIndex, Text, Twin
+from memento_syncd.store.postings import Postings
+
+THRESHOLD = 0.5
+WORDS = [f"w{n}" for n in range(10)]
+contents = st.lists(st.sampled_from(WORDS), min_size=1, max_size=8).map(" ".join)
+# (device connection 0 or 1, action, row 0-5, content, committed or rolled back)
+steps = st.lists(
+    st.tuples(
+        st.integers(0, 1),
+        st.sampled_from(["put", "remove", "probe"]),
+        st.integers(0, 5),
+        contents,
+        st.booleans(),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+def _text(content: str) -> Text:
+    return Text("p", "project", None, "", content)
+
+
+def _expected(model: dict[int, str], content: str) -> Twin | None:
+    """What find_twin must answer, by comparing with every committed row."""
+    exact = sorted(i for i, c in model.items() if content_hash(c) == content_hash(content))
+    if exact:
+        return Twin(exact[0], "exact")
+    probe = similarity.token_ids(similarity.word_set("", content))
+    scored = []
+    for obs_id, other in model.items():
+        tokens = similarity.token_ids(similarity.word_set("", other))
+        if similarity.is_similar(probe, tokens, THRESHOLD):
+            scored.append((-similarity.jaccard(probe, tokens), obs_id))
+    return Twin(min(scored)[1], "similar") if scored else None
+
+
+class _Abort(Exception):
+    """Rolls a write transaction back."""
+
+
+def _rows(conn: sqlite3.Connection) -> list[int]:
+    with write(conn):
+        insert = (
+            "INSERT INTO observations (project, type, title, content, created_at, updated_at)"
+            " VALUES ('p', 'note', '', 'x', 'x', 'x')"
+        )
+        return [int(conn.execute(insert).lastrowid or 0) for _ in range(6)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps, st.sampled_from([3, 40, 10_000]))
+def test_probes_see_every_committed_change_of_either_connection(
+    plan: list[tuple[int, str, int, str, bool]], limit: int
+) -> None:
+    """Two connections change and probe the index in turn: each probe answers as brute force."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "memento.db"
+        with closing(connect(path)) as first, closing(connect(path)) as second:
+            conns = (first, second)
+            indexes = [SimilarityIndex(conn, THRESHOLD) for conn in conns]
+            for index, conn in zip(indexes, conns, strict=True):
+                index._postings = Postings(conn, limit=limit)
+            ids = _rows(first)
+            model: dict[int, str] = {}
+            for device, action, row, content, commit in plan:
+                index, conn = indexes[device], conns[device]
+                if action == "probe":
+                    assert index.find_twin(_text(content)) == _expected(model, content)
+                    continue
+                try:
+                    with write(conn):
+                        if action == "put":
+                            index.put(ids[row], _text(content))
+                        else:
+                            index.remove(ids[row])
+                        if not commit:
+                            raise _Abort
+                except _Abort:
+                    continue
+                if action == "put":
+                    model[ids[row]] = content
+                else:
+                    model.pop(ids[row], None)
+
+
+def test_a_removal_rolled_back_is_not_forgotten(tmp_path: Path) -> None:
+    """A row whose removal was rolled back is still found from warm postings."""
+    with closing(connect(tmp_path / "memento.db")) as conn:
+        index = SimilarityIndex(conn, 0.5)
+        (row, *_) = _rows(conn)
+        text = _text("alpha beta gamma delta epsilon")
+        near = _text("alpha beta gamma delta zeta")
+        with write(conn):
+            index.put(row, text)
+        assert index.find_twin(near) == Twin(row, "similar")  # loads the postings
+        try:
+            with write(conn):
+                index.remove(row)
+                assert index.find_twin(near) is None
+                raise _Abort
+        except _Abort:
+            pass
+        assert index.find_twin(near) == Twin(row, "similar")
+
+
+def test_postings_past_their_limit_start_again(tmp_path: Path) -> None:
+    """Loading past the limit empties the cache first; answers stay those of the database."""
+    with closing(connect(tmp_path / "memento.db")) as conn:
+        index = SimilarityIndex(conn, 0.5)
+        rows = _rows(conn)
+        with write(conn):
+            for n, row in enumerate(rows):
+                index.put(row, _text(f"shared words here row{n}"))
+        counts = conn.execute("SELECT token, count(*) FROM sync_prefix GROUP BY token")
+        by_size = sorted(counts.fetchall(), key=lambda found: (-found[1], found[0]))
+        (big, big_count), (small, small_count) = by_size[0], by_size[-1]
+        assert big_count == len(rows) and small_count == 1
+        postings = Postings(conn, limit=len(rows))
+        assert sorted(postings.shared([big], 1)) == rows
+        assert postings._size == len(rows)
+        assert len(postings.shared([small], 1)) == 1  # over the limit: emptied, then loaded
+        assert postings._size == 1
+        assert sorted(postings.shared([big, small], 2)) == sorted(
+            postings.shared([small], 1)
+        )  # the row holding both
