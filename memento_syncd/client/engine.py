@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -181,15 +182,16 @@ class SyncEngine:
     async def _rejoin(self, ctx: Context, report: Report) -> None:
         """Fold rows pushed since the last pull that became twins of others (store.twins)."""
         total = await self.db.run(twins.rejoin_waiting)
-        done, more = 0, total > 0
+        done, more, free_since = 0, total > 0, None
         while more:
-            checked, joined, more = await self.db.run(twins.rejoin_slice, ctx)
+            checked, joined, more = await self.db.run(
+                twins.rejoin_slice, ctx, SLICE_SECONDS, SLICE_GAP_SECONDS, free_since
+            )  # the look-ups before each slice leave the application's writes room
+            free_since = time.monotonic()
             done += checked
             if joined:
                 report.outcomes["twin_joined"] += joined
             self._tell("twin check", report.project, done, total)
-            if more:
-                await asyncio.sleep(SLICE_GAP_SECONDS)  # the application's writes go in here
 
     def _tell(self, what: str, project: str, done: int, total: int | None) -> None:
         if self._progress is not None:

@@ -24,7 +24,7 @@ from memento_syncd.core.observation import Observation
 from memento_syncd.core.twins import fold, twin_kind
 from memento_syncd.store import rows
 from memento_syncd.store.db import applying, write
-from memento_syncd.store.index import Probe
+from memento_syncd.store.index import Probe, Text
 from memento_syncd.store.settle import Context, current, reindex, remember_loss, text_of
 
 
@@ -129,29 +129,54 @@ def regroup_identity(conn: sqlite3.Connection, ctx: Context, sync_id: str) -> No
 
 
 def rejoin_slice(
-    conn: sqlite3.Connection, ctx: Context, seconds: float = 0.03
+    conn: sqlite3.Connection,
+    ctx: Context,
+    seconds: float = 0.03,
+    gap: float = 0.0,
+    free_since: float | None = None,
 ) -> tuple[int, int, bool]:
     """``join`` rows pushed since the last pull (``sync_rejoin``) for about ``seconds`` in
     one transaction; how many were checked, how many folded away, and whether more wait.
 
-    Each row costs a dedup probe (about 2 ms on ordinary text), as a pulled one does.
+    Each row costs a dedup probe, as a pulled one does; the probes are made first,
+    without the write lock, for up to ``gap`` seconds, and the lock is taken no sooner
+    than ``gap`` after ``free_since`` (when the caller last let it go).
     """
-    waiting = "SELECT obs_id FROM sync_rejoin LIMIT 500"
-    if conn.execute(waiting).fetchone() is None:
+    queued = [obs_id for (obs_id,) in conn.execute("SELECT obs_id FROM sync_rejoin LIMIT 500")]
+    if not queued:
         return 0, 0, False
-    joined = 0
-    with write(conn), applying(conn):
-        started = time.monotonic()
-        queued = conn.execute(waiting).fetchall()
-        for n, (obs_id,) in enumerate(queued):
-            if n and time.monotonic() - started >= seconds:
-                queued = queued[:n]
-                break
-            regroup(conn, ctx, obs_id)
-            joined += join(conn, ctx, obs_id)
-        conn.executemany("DELETE FROM sync_rejoin WHERE obs_id = ?", queued)
-        more = conn.execute(waiting).fetchone() is not None
-    return len(queued), joined, more
+    probes = ctx.index.prepare((_rejoin_text(conn, ctx, obs_id) for obs_id in queued), gap)
+    if free_since is not None:
+        time.sleep(max(0.0, gap - (time.monotonic() - free_since)))
+    joined, done = 0, 0
+    try:
+        with write(conn), applying(conn):
+            ctx.index.validate()
+            started = time.monotonic()
+            for obs_id, probe in zip(queued, probes, strict=False):
+                regroup(conn, ctx, obs_id)
+                joined += join(conn, ctx, obs_id, probe)
+                done += 1
+                if time.monotonic() - started >= seconds:
+                    break
+            conn.executemany(
+                "DELETE FROM sync_rejoin WHERE obs_id = ?", ((i,) for i in queued[:done])
+            )
+            more = conn.execute("SELECT 1 FROM sync_rejoin LIMIT 1").fetchone() is not None
+    finally:
+        ctx.index.release()
+    return done, joined, more
+
+
+def _rejoin_text(conn: sqlite3.Connection, ctx: Context, obs_id: int) -> Text | None:
+    """What ``join`` will look up for the row, as it stands now (None: nothing to look up)."""
+    found = conn.execute(
+        "SELECT server_version FROM sync_objects WHERE obs_id = ?", (obs_id,)
+    ).fetchone()
+    if found is None or found[0] is None or pending(conn, obs_id):
+        return None
+    own = _own(conn, obs_id, ctx.now)
+    return None if own is None or own.deleted_at is not None else text_of(own)
 
 
 def regroup(conn: sqlite3.Connection, ctx: Context, obs_id: int) -> None:
@@ -177,7 +202,7 @@ def regroup(conn: sqlite3.Connection, ctx: Context, obs_id: int) -> None:
     _show(conn, ctx, obs_id, fold(own, staying))
 
 
-def join(conn: sqlite3.Connection, ctx: Context, obs_id: int) -> bool:
+def join(conn: sqlite3.Connection, ctx: Context, obs_id: int, probe: Probe | None = None) -> bool:
     """If row ``obs_id``'s identity has become a twin of another row, fold it in there.
 
     Dedup decides when an observation arrives; an edit can make two rows twins later
@@ -187,7 +212,8 @@ def join(conn: sqlite3.Connection, ctx: Context, obs_id: int) -> bool:
     the fold, and the row is hidden (soft-deleted, recorded in ``sync_folded``), not
     removed: if the application writes to it later, the push unfolds it
     (``outbox``), so that write is not lost. A row with unpushed edits is left alone
-    until they are pushed. True if the row was folded away.
+    until they are pushed. True if the row was folded away. ``probe``: a look-up
+    prepared for the row (``SimilarityIndex.prepare``), used if it still holds.
     """
     found = conn.execute(
         "SELECT sync_id, server_version FROM sync_objects WHERE obs_id = ?", (obs_id,)
@@ -197,7 +223,7 @@ def join(conn: sqlite3.Connection, ctx: Context, obs_id: int) -> bool:
     own = _own(conn, obs_id, ctx.now)
     if own is None or own.deleted_at is not None:
         return False
-    twin = _twin_row(conn, ctx, own, exclude=obs_id)
+    twin = _twin_row(conn, ctx, own, exclude=obs_id, probe=probe)
     if twin is None:
         return False
     target, kind = twin
