@@ -155,3 +155,43 @@ def test_version_and_help_work(tmp_path: Path) -> None:
         ["server", "create-token", "--help"],
     ):
         assert run(*args).returncode == 0, args
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("create-token", "--team", "t", "--member", "m"),
+        ("list-tokens",),
+        ("serve", "--port", "0"),
+    ],
+)
+@pytest.mark.parametrize(
+    "content", [b"not a database at all\n", b"SQLite format 3\x00" + b"\x01" * 80]
+)
+def test_a_file_that_is_not_a_server_database_is_an_error_that_exits(
+    tmp_path: Path, command: tuple[str, ...], content: bytes
+) -> None:
+    """Pointed at a file that is not SQLite, each server command says so and exits."""
+    db = tmp_path / "garbage.db"
+    db.write_bytes(content)
+    result = run("server", command[0], "--db", str(db), *command[1:], timeout=20)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("memento-syncd: error: cannot ")
+    assert str(db) in result.stderr
+
+
+def test_a_server_database_of_a_newer_version_is_an_error_that_exits(tmp_path: Path) -> None:
+    """A database written by a newer server is refused with advice, not a traceback."""
+    db = tmp_path / "server.db"
+    assert run("server", "list-tokens", "--db", str(db)).returncode != 0  # no such file yet
+    assert (
+        run("server", "create-token", "--db", str(db), "--team", "t", "--member", "m").returncode
+        == 0
+    )
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA user_version = 999")
+    result = run("server", "list-tokens", "--db", str(db), timeout=20)
+    assert result.returncode != 0
+    assert "newer than this server knows" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -75,19 +75,31 @@ class SQLiteStore:
 
     async def _connect(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self._path, isolation_level=None)
-        await conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-        await conn.execute("PRAGMA foreign_keys = ON")
+        try:
+            await conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+            await conn.execute("PRAGMA foreign_keys = ON")
+        except BaseException:
+            await conn.close()  # its thread would keep the process alive
+            raise
         return conn
 
     async def open(self) -> None:
-        """Create or migrate the schema, then open the reader pool."""
+        """Create or migrate the schema, then open the reader pool.
+
+        On failure every connection opened so far is closed again (each has a thread
+        that would otherwise keep the process from exiting).
+        """
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await self._connect()
-        await self._writer.execute("PRAGMA journal_mode = WAL")
-        await self._writer.execute("PRAGMA synchronous = NORMAL")
-        await self._migrate()
-        for _ in range(_READERS):
-            self._readers.put_nowait(await self._connect())
+        try:
+            self._writer = await self._connect()
+            await self._writer.execute("PRAGMA journal_mode = WAL")
+            await self._writer.execute("PRAGMA synchronous = NORMAL")
+            await self._migrate()
+            for _ in range(_READERS):
+                self._readers.put_nowait(await self._connect())
+        except BaseException:
+            await self.close()
+            raise
 
     async def _migrate(self) -> None:
         async with self._transaction() as db:
@@ -95,7 +107,7 @@ class SQLiteStore:
                 row = await cur.fetchone()
             current = int(row[0]) if row else 0
             if current > len(MIGRATIONS):
-                raise RuntimeError(
+                raise sqlite3.DatabaseError(
                     f"{self._path} has schema version {current}, newer than this server knows;"
                     " upgrade memento-syncd"
                 )
