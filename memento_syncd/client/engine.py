@@ -15,7 +15,9 @@ from memento_syncd.client.localdb import LocalDB
 from memento_syncd.client.transport import ServerRefused, Transport
 from memento_syncd.core.config import SyncConfig
 from memento_syncd.core.conflicts import Strategy
+from memento_syncd.core.errors import InvalidInput
 from memento_syncd.core.timestamps import format_timestamp
+from memento_syncd.core.wire import check_identifier
 from memento_syncd.store import outbox, reseed, rows, twins
 from memento_syncd.store.db import applying, write
 from memento_syncd.store.inbox import SLICE_GAP_SECONDS, SLICE_SECONDS, apply_page
@@ -124,7 +126,9 @@ class SyncEngine:
             projects = [project]
         else:
             local = set(await self.db.run(_known_projects))
-            projects = sorted(local | set(await self.transport.projects()))
+            # A row's project the server cannot take (blank, say) is reported by push as
+            # a row that cannot sync; pulling it would fail for every project.
+            projects = sorted(p for p in local | set(await self.transport.projects()) if _valid(p))
         return [await self._pull_project(name) for name in projects]
 
     async def _pull_project(self, project: str) -> Report:
@@ -244,6 +248,14 @@ def _device_id(conn: sqlite3.Connection) -> str:
 def _known_projects(conn: sqlite3.Connection) -> list[str]:
     query = "SELECT project FROM sync_cursors UNION SELECT DISTINCT project FROM observations"
     return [row[0] for row in conn.execute(query)]
+
+
+def _valid(project: str) -> bool:
+    try:
+        check_identifier(project, "project")
+    except InvalidInput:
+        return False
+    return True
 
 
 def _skip(conn: sqlite3.Connection, item: outbox.Outgoing, reason: str) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.conftest import Api
 
 
@@ -171,3 +173,21 @@ async def test_a_row_that_cannot_sync_is_skipped_and_reported(make_device: Any) 
     await b.pull()
     assert sorted(r[2] for r in b.live()) == ["bad", "good"]
     assert skipped_rows(a.app) == []
+
+
+@pytest.mark.parametrize("project", ["", " padded "])
+async def test_a_row_in_a_project_the_server_refuses_does_not_stop_other_pulls(
+    make_device: Any, project: str
+) -> None:
+    """A row whose project name cannot sync is skipped by push and every other project pulls."""
+    from memento_syncd.store.status import skipped_rows
+
+    a, b = await make_device("A"), await make_device("B")
+    b.save(project=project, title="stuck")
+    a.save(title="arrives")
+    await a.push()
+    reports = await b.push()
+    assert len(reports[0].skipped) == 1
+    await b.pull()
+    assert [r[2] for r in b.live() if r[0] == "p"] == ["arrives"]
+    assert "project" in skipped_rows(b.app)[0]["reason"]
