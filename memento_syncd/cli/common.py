@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
+from collections.abc import Callable
+
+# A reader that went away (``... | head``) stops a command as SIGPIPE stops a Unix tool.
+EXIT_BROKEN_PIPE = 128 + 13
 
 
 class CommandError(Exception):
@@ -23,3 +29,20 @@ def prog() -> str:
     """The name the user typed: ``memento`` or ``memento-syncd``."""
     name = sys.argv[0].rsplit("/", 1)[-1] if sys.argv and sys.argv[0] else ""
     return name if name in ("memento", "memento-syncd") else "memento-syncd"
+
+
+def run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace, name: str) -> int:
+    """Run a command's handler: its errors as one line, Ctrl-C as 130, a closed pipe quietly."""
+    try:
+        result = handler(args)
+        sys.stdout.flush()  # here, so that a closed pipe is met inside the try
+    except CommandError as exc:
+        return fail(str(exc), exc.code, prog=name)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # Python flushes stdout again at exit; point it at /dev/null so that is quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    return result

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from memento_syncd import __version__
-from memento_syncd.cli.common import CommandError, fail
+from memento_syncd.cli.common import CommandError, run
 from memento_syncd.client.engine import Report
 from memento_syncd.client.home import Home
 
@@ -154,13 +154,7 @@ def run_status(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``memento``; returns the exit status."""
     args = build_parser().parse_args(argv)
-    try:
-        result: int = args.handler(args)
-    except CommandError as exc:
-        return fail(str(exc), exc.code, prog="memento")
-    except KeyboardInterrupt:
-        return 130
-    return result
+    return run(args.handler, args, "memento")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from memento_syncd import __version__
-from memento_syncd.cli.common import CommandError, fail
+from memento_syncd.cli.common import run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,13 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``memento-syncd``; returns the exit status."""
     args = build_parser().parse_args(argv)
-    try:
-        result: int = args.handler(args)
-    except CommandError as exc:
-        return fail(str(exc), exc.code)
-    except KeyboardInterrupt:
-        return 130
-    return result
+    return run(args.handler, args, "memento-syncd")
 
 
 if __name__ == "__main__":

@@ -563,3 +563,39 @@ def test_help_works(make_device: DeviceFactory, argv: tuple[str, ...]) -> None:
     assert result.stdout.startswith("usage:")
     assert result.stderr == ""
     assert not device.home.exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [(MEMENTO, "list", "--json"), (MEMENTO, "list")],
+)
+def test_output_into_a_reader_that_stops_early_ends_quietly(
+    make_device: DeviceFactory, command: tuple[str, ...]
+) -> None:
+    """``... | head -1``: the command stops without a traceback once the reader is gone."""
+    device = make_device("A")
+    device.configure(None, None)
+    with sqlite3.connect(device.home / "memento.db") as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS observations (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " sync_id TEXT, session_id TEXT, type TEXT NOT NULL, title TEXT NOT NULL,"
+            " content TEXT NOT NULL, project TEXT, scope TEXT NOT NULL DEFAULT 'project',"
+            " topic_key TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, deleted_at TEXT)"
+        )
+        conn.executemany(
+            "INSERT INTO observations (project, type, title, content, created_at, updated_at)"
+            " VALUES ('p', 'note', ?, ?, '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z')",
+            ((f"row {n}", "words " * 100) for n in range(3000)),
+        )
+    exe, *args = command
+    proc = subprocess.Popen(
+        [exe, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=device.env
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    proc.stdout.read(10)
+    proc.stdout.close()  # the reader goes away, as head does after its line
+    stderr = proc.stderr.read().decode()
+    proc.wait(timeout=30)
+    assert "Traceback" not in stderr, stderr
+    assert "Exception ignored" not in stderr, stderr
