@@ -100,8 +100,10 @@ class SyncEngine:
                     total = await self.db.run(outbox.pending_count, project)
                     rounds = 3 * total + 10
                     continue
-                if not await self._set_aside(batch, exc):
+                set_aside = await self._set_aside(batch, exc)
+                if set_aside is None:
                     raise
+                report.skipped.append(set_aside)
                 continue
             ctx = Context(index, self._strategy(project), self._now())
             counts = await self.db.run(_acknowledge, ctx, batch, answer, cursor)
@@ -110,13 +112,14 @@ class SyncEngine:
             self._tell("push", project, report.sent, total)
         return report
 
-    async def _set_aside(self, batch: outbox.Batch, exc: ServerRefused) -> bool:
-        """A row the server refuses (403 or 422) is skipped so the rest still syncs."""
+    async def _set_aside(self, batch: outbox.Batch, exc: ServerRefused) -> tuple[int, str] | None:
+        """A row the server refuses (403, 413 or 422) is skipped so the rest still syncs;
+        its id and the reason, or None if the refusal names no row."""
         culprit = _culprit(batch, exc)
         if culprit is None:
-            return False
+            return None
         await self.db.run(_skip, culprit, str(exc))
-        return True
+        return culprit.obs_id, str(exc)
 
     # ---- pull -------------------------------------------------------------------------
 
@@ -270,10 +273,10 @@ def _skip(conn: sqlite3.Connection, item: outbox.Outgoing, reason: str) -> None:
 
 
 def _culprit(batch: outbox.Batch, exc: ServerRefused) -> outbox.Outgoing | None:
-    """The observation a 403 or 422 names, if it names one."""
+    """The observation a 403, 413 or 422 names, if it names one."""
     if exc.status == 403 and exc.sync_id:
         return next((i for i in batch.items if i.observation.sync_id == exc.sync_id), None)
-    if exc.status == 422 and exc.field.startswith("observations["):
+    if exc.status in (413, 422) and exc.field.startswith("observations["):
         index = int(exc.field.split("[", 1)[1].split("]", 1)[0])
         return batch.items[index] if index < len(batch.items) else None
     return None

@@ -72,7 +72,7 @@ def _text(value: object, field: str, max_chars: int) -> str:
     if not isinstance(value, str):
         raise InvalidInput(field, f"must be a string, not {_json_type(value)}")
     if len(value) > max_chars:
-        raise InvalidInput(field, f"is longer than {max_chars} characters")
+        raise InvalidInput(field, f"is longer than {max_chars} characters", too_large=True)
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -145,7 +145,9 @@ def parse_change(raw: object, field: str, project_id: str, limits: Limits) -> In
     )
     if size > limits.max_observation_bytes:
         raise InvalidInput(
-            field, f"observation is larger than {limits.max_observation_bytes} bytes"
+            field,
+            f"observation is larger than {limits.max_observation_bytes} bytes",
+            too_large=True,
         )
     digest = content_hash(content)
     sent_hash = obj.get("content_hash")
@@ -186,7 +188,9 @@ def parse_push_request(raw: object, limits: Limits) -> PushRequest:
     if not isinstance(items, list):
         raise InvalidInput("observations", "is required and must be an array")
     if len(items) > limits.max_batch:
-        raise InvalidInput("observations", f"holds more than {limits.max_batch} observations")
+        raise InvalidInput(
+            "observations", f"holds more than {limits.max_batch} observations", too_large=True
+        )
     device = obj.get("device_id")
     device_id = (
         "" if device is None else _identifier(device, "device_id", limits.max_identifier_chars)

@@ -85,6 +85,13 @@ async def _cursor_seq(
     return seq
 
 
+def _refused(exc: InvalidInput) -> ApiError:
+    """413 for a value over a size limit, 422 for any other wrong field; both name it."""
+    if exc.too_large:
+        return ApiError(413, "too_large", str(exc), field=exc.field)
+    return ApiError(422, "invalid", str(exc), field=exc.field)
+
+
 async def push(request: web.Request) -> web.Response:
     """POST /api/sync/push: apply a batch atomically, report conflicts with server versions."""
     who = await authenticate(request)
@@ -93,7 +100,7 @@ async def push(request: web.Request) -> web.Response:
     try:
         body = parse_push_request(raw, app[LIMITS])
     except InvalidInput as exc:
-        raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
+        raise _refused(exc) from exc
     request[LOG_FIELDS].update(project=body.project_id, received=len(body.changes))
     after = await _cursor_seq(request, who, body.project_id, body.cursor)
     try:
@@ -133,7 +140,7 @@ async def pull(request: web.Request) -> web.Response:
     try:
         body = parse_pull_request(raw, app[LIMITS])
     except InvalidInput as exc:
-        raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
+        raise _refused(exc) from exc
     request[LOG_FIELDS].update(project=body.project_id)
     after = await _cursor_seq(request, who, body.project_id, body.cursor)
     page = await app[STORE].pull(

@@ -191,3 +191,20 @@ async def test_a_row_in_a_project_the_server_refuses_does_not_stop_other_pulls(
     await b.pull()
     assert [r[2] for r in b.live() if r[0] == "p"] == ["arrives"]
     assert "project" in skipped_rows(b.app)[0]["reason"]
+
+
+async def test_an_observation_over_the_size_limit_is_skipped_and_the_rest_syncs(
+    make_device: Any,
+) -> None:
+    """An oversized row is set aside before it is sent; the others are pushed."""
+    from memento_syncd.store.status import skipped_rows
+
+    a, b = await make_device("A"), await make_device("B")
+    a.save(title="before")
+    big = a.save(title="big", content="x" * (300 * 1024))
+    a.save(title="after")
+    reports = await a.push()
+    assert [obs_id for obs_id, _ in reports[0].skipped] == [big]
+    assert "longer than" in skipped_rows(a.app)[0]["reason"]
+    await b.pull()
+    assert sorted(r[2] for r in b.live()) == ["after", "before"]

@@ -83,9 +83,9 @@ def test_prepared_answer_follows_changes_made_since(
         assert len(probes) == len(incoming)
         with write(conn):
             index.validate()
-            for action, row, text in made:
-                if text is not None:
-                    index.put(ids[row], text)
+            for _action, row, changed in made:
+                if changed is not None:
+                    index.put(ids[row], changed)
                 else:
                     index.remove(ids[row])
             for text, probe in zip(incoming, probes, strict=True):
@@ -106,10 +106,10 @@ def test_a_change_by_another_connection_voids_prepared_answers(tmp_path: Path) -
         row = _ids(conn, 1)[0]
         text = Text("p", "project", None, "", "alpha beta gamma delta")
         (probe,) = index.prepare([text], seconds=1.0)
-        assert probe is not None and probe.exact == ()
-        with closing(connect(tmp_path / "memento.db")) as other:
-            with write(other):
-                SimilarityIndex(other, 0.85).put(row, text)
+        assert probe is not None
+        assert probe.exact == ()
+        with closing(connect(tmp_path / "memento.db")) as other, write(other):
+            SimilarityIndex(other, 0.85).put(row, text)
         with write(conn):
             index.validate()
             assert index.find_twin(text, probe=probe) == Twin(row, "exact")
@@ -155,5 +155,6 @@ def test_prepare_stops_after_its_time(tmp_path: Path) -> None:
         probes = index.prepare([None, text, text], seconds=0.0)
         assert probes == [None]
         probes = index.prepare([text, None, text], seconds=0.0)
-        assert len(probes) == 1 and probes[0] is not None
+        assert len(probes) == 1
+        assert probes[0] is not None
         assert not conn.in_transaction

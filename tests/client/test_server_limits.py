@@ -1,0 +1,32 @@
+"""A server with tighter size limits than the client's: its 413 names the row to set aside."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from memento_syncd.core.limits import Limits
+
+
+@pytest.fixture
+def limits() -> Limits:
+    """Observations over 4 KiB are too large for this server."""
+    return Limits(max_observation_bytes=4096)
+
+
+async def test_a_row_the_server_finds_too_large_is_skipped_and_the_rest_syncs(
+    make_device: Any,
+) -> None:
+    """The 413 names the observation; push sets that row aside and pushes the others."""
+    from memento_syncd.store.status import skipped_rows
+
+    a, b = await make_device("A"), await make_device("B")
+    a.save(title="before")
+    big = a.save(title="big", content="x" * 8000)
+    a.save(title="after")
+    reports = await a.push()
+    assert [obs_id for obs_id, _ in reports[0].skipped] == [big]
+    assert "answered 413: observations[1].content" in skipped_rows(a.app)[0]["reason"]
+    await b.pull()
+    assert sorted(r[2] for r in b.live()) == ["after", "before"]
