@@ -42,6 +42,7 @@ from memento_syncd.core import wire
 from memento_syncd.logs import configure_logging
 from memento_syncd.server import handlers, http_io
 from memento_syncd.server.app import make_app
+from memento_syncd.server.http_io import SERVER_OPTIONS
 from memento_syncd.server.storage.sqlite import SQLiteStore
 
 P = ParamSpec("P")
@@ -153,7 +154,7 @@ async def post(
 @asynccontextmanager
 async def in_process(store: SQLiteStore) -> AsyncIterator[str]:
     """The real app on ``store``, served on a loopback port for the block; its base URL."""
-    runner = web.AppRunner(make_app(store), access_log=None)
+    runner = web.AppRunner(make_app(store), access_log=None, **SERVER_OPTIONS)
     await runner.setup()
     try:
         site = web.TCPSite(runner, "127.0.0.1", 0)

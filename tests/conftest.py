@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestServer
 
 from memento_syncd.core.limits import Limits
 from memento_syncd.server.app import make_app
+from memento_syncd.server.http_io import SERVER_OPTIONS
 from memento_syncd.server.storage.sqlite import SQLiteStore
 from tests.faults import FaultProxy
 
@@ -123,7 +124,7 @@ async def api(tmp_path: Path, limits: Limits) -> AsyncIterator[Api]:
     """A real server on 127.0.0.1 (random port) over a fresh SQLite file."""
     store = SQLiteStore(tmp_path / "server.db")
     server = TestServer(make_app(store, limits), host="127.0.0.1")
-    await server.start_server()
+    await server.start_server(**SERVER_OPTIONS)
     async with aiohttp.ClientSession() as session:
         yield Api(session, str(server.make_url("")).rstrip("/"), store, server.app)
     await server.close()

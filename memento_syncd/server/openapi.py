@@ -181,7 +181,10 @@ def _operation(summary: str, request: str, response: str) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": _ref(request)}},
         },
-        "responses": {"200": _json(response, "ok"), **_errors(400, 401, 403, 409, 413, 422)},
+        "responses": {
+            "200": _json(response, "ok"),
+            **_errors(400, 401, 403, 409, 413, 415, 422),
+        },
     }
 
 

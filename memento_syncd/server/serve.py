@@ -14,6 +14,7 @@ from aiohttp import web
 
 from memento_syncd.core.limits import Limits
 from memento_syncd.server.app import make_app
+from memento_syncd.server.http_io import SERVER_OPTIONS
 from memento_syncd.server.storage.sqlite import SQLiteStore
 
 log = structlog.get_logger("memento_syncd.server")
@@ -42,7 +43,7 @@ async def serve(db: Path, host: str, port: int, limits: Limits | None = None) ->
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
     sock = bind(host, port)
-    runner = web.AppRunner(make_app(SQLiteStore(db), limits), access_log=None)
+    runner = web.AppRunner(make_app(SQLiteStore(db), limits), access_log=None, **SERVER_OPTIONS)
     await runner.setup()
     site = web.SockSite(runner, sock, shutdown_timeout=5.0)
     await site.start()

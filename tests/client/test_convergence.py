@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memento_syncd.server.app import make_app
+from memento_syncd.server.http_io import SERVER_OPTIONS
 from memento_syncd.server.storage.sqlite import SQLiteStore
 from tests.client.devices import Device
 
@@ -37,7 +38,7 @@ async def _scenario(
 ) -> list[list[tuple[object, ...]]]:
     store = SQLiteStore(root / "server.db")
     server = TestServer(make_app(store), host="127.0.0.1")
-    await server.start_server()
+    await server.start_server(**SERVER_OPTIONS)
     url = str(server.make_url("")).rstrip("/")
     devices = []
     for n in range(DEVICES):

@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from memento_syncd.server.app import make_app
+from memento_syncd.server.http_io import SERVER_OPTIONS
 from memento_syncd.server.storage.sqlite import SQLiteStore
 from tests.client.devices import Device
 
@@ -29,7 +30,7 @@ class Servers:
         await self.stop()
         self.store = SQLiteStore(db)
         self.running = TestServer(make_app(self.store), host="127.0.0.1")
-        await self.running.start_server()
+        await self.running.start_server(**SERVER_OPTIONS)
         return str(self.running.make_url("")).rstrip("/")
 
     async def token(self, member: str) -> str:

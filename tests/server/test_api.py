@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestServer
 
 from memento_syncd.core.hashing import content_hash
 from memento_syncd.server.app import make_app
+from memento_syncd.server.http_io import SERVER_OPTIONS
 from memento_syncd.server.storage.sqlite import SQLiteStore
 from tests.conftest import Api, obs
 
@@ -120,7 +121,7 @@ async def test_database_locked_by_another_process_answers_503_and_recovers(
     """A writer holding the database too long gives a retryable 503, then service resumes."""
     store = SQLiteStore(tmp_path / "locked.db", busy_timeout_ms=200)
     server = TestServer(make_app(store), host="127.0.0.1")
-    await server.start_server()
+    await server.start_server(**SERVER_OPTIONS)
     async with aiohttp.ClientSession() as session:
         api = Api(session, str(server.make_url("")).rstrip("/"), store, server.app)
         token = await api.token()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import zlib
 from typing import Any
 
 import pytest
@@ -316,3 +318,40 @@ async def test_a_cursor_past_the_head_is_stale(api: Api) -> None:
     at_head = encode_cursor(api.store.epoch, f"{who.team_id}\np", await api.store.head())
     reply = await api.call("/api/sync/pull", token, body={"project_id": "p", "cursor": at_head})
     assert reply.status == 200
+
+
+@pytest.mark.parametrize(
+    ("encoding", "raw", "status", "code"),
+    [
+        ("gzip", b"{}", 400, "malformed_body"),
+        ("deflate", b"not deflate", 400, "malformed_body"),
+        ("br", b"{}", 415, "unsupported_encoding"),
+        ("compress", b"{}", 415, "unsupported_encoding"),
+        ("gzip", gzip.compress(b"\0" * (SMALL.max_body_bytes + 1)), 413, "too_large"),
+    ],
+)
+async def test_a_body_in_a_bad_or_unknown_encoding_gets_a_json_4xx(
+    api: Api, encoding: str, raw: bytes, status: int, code: str
+) -> None:
+    """Content-Encoding that is wrong, unknown or inflates past the limit is a 4xx in JSON."""
+    token = await api.token()
+    headers = {"Content-Type": "application/json", "Content-Encoding": encoding}
+    reply = await api.call("/api/sync/push", token, raw=raw, headers=headers)
+    assert (reply.status, reply.body["error"]["code"]) == (status, code)
+    assert await api.store.head() == 0
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "identity"])
+async def test_a_compressed_push_is_taken(api: Api, encoding: str) -> None:
+    """A push sent as gzip or deflate is decoded and stored like a plain one."""
+    token = await api.token()
+    raw = _push(obs("zipped"))
+    if encoding == "gzip":
+        raw = gzip.compress(raw)
+    elif encoding == "deflate":
+        raw = zlib.compress(raw)
+    headers = {"Content-Type": "application/json", "Content-Encoding": encoding}
+    reply = await api.call("/api/sync/push", token, raw=raw, headers=headers)
+    assert reply.status == 200, reply.body
+    rows, _ = await api.pull_all(token, "p")
+    assert [o["sync_id"] for o in rows] == ["zipped"]

@@ -9,6 +9,7 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 
 from memento_syncd.server.app import make_app
+from memento_syncd.server.http_io import SERVER_OPTIONS
 from memento_syncd.server.storage.sqlite import SQLiteStore
 from tests.conftest import Api, obs
 
@@ -87,7 +88,7 @@ async def test_a_revoked_token_loses_its_stream(tmp_path: Path) -> None:
     """Revoking the token closes an open stream (1008) at the next check; others stay open."""
     store = SQLiteStore(tmp_path / "server.db")
     server = TestServer(make_app(store, stream_recheck=0.2), host="127.0.0.1")
-    await server.start_server()
+    await server.start_server(**SERVER_OPTIONS)
     url = str(server.make_url("/api/sync/stream"))
     alice = await store.create_token("acme", "alice", STAMP)
     bob = await store.create_token("acme", "bob", STAMP)
