@@ -349,6 +349,10 @@ class Daemon:
                     raise
                 return []
         self._healthy(what)
+        for report in reports:  # each is set aside once, until the application changes it
+            for obs_id, reason in report.skipped:
+                log.warning("row cannot be synced; skipped until it is changed",
+                            project=report.project, row=obs_id, reason=reason)  # fmt: skip
         return reports
 
     def pause(self) -> None:

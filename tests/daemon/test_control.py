@@ -272,3 +272,21 @@ def test_a_daemon_with_sync_disabled_syncs_nothing_until_enabled(
     assert a.status()["pending"] >= 1
     a.write_config({"sync": {"enabled": True, "server_url": server.url}})
     wait_for(lambda: b.find("written while disabled"), "A's write to reach B once enabled")
+
+
+def test_a_row_that_cannot_sync_is_named_in_status_and_the_log(
+    server: Server, devices: Devices
+) -> None:
+    """A row with a bad timestamp is reported by id in status and logged once; others sync."""
+    a = devices.running("alice", server)
+    bad = a.save("bad")
+    a.app.execute("UPDATE observations SET updated_at = 'not-a-date' WHERE id = ?", (bad,))
+    a.save("good")
+    shown = a.wait_status(
+        lambda s: bool(s["skipped"]) and "cannot be synced" in a.log(), "the row to be set aside"
+    )
+    assert [row["id"] for row in shown["skipped"]] == [bad]
+    assert "updated_at" in shown["skipped"][0]["reason"]
+    logged = [line for line in a.log().splitlines() if "cannot be synced" in line]
+    assert len(logged) == 1
+    assert f'"row": {bad}' in logged[0]
