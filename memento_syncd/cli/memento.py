@@ -130,9 +130,12 @@ def run_pull(args: argparse.Namespace) -> int:
 
 def run_status(args: argparse.Namespace) -> int:
     """Per-project cursor storage: last push and pull, counts, pending changes."""
+    from memento_syncd.cli.session import settings
     from memento_syncd.store.status import open_conflict_count, project_status, skipped_rows
 
-    conn = _db(Home.from_env())
+    home = Home.from_env()
+    settings(home)  # a bad config.json is an error here too, naming file, key and value
+    conn = _db(home)
     projects = project_status(conn, args.project)
     if args.json:
         print(json.dumps(projects, indent=2))

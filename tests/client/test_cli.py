@@ -430,14 +430,16 @@ def test_a_token_the_server_refuses_is_reported(
 def test_a_bad_config_names_the_file_the_key_and_the_value(
     make_device: DeviceFactory, token: str, text: str, key: str, value: str
 ) -> None:
-    """A bad config.json makes sync fail in one line naming the file, the key and the value."""
+    """A bad config.json makes sync push, pull and status fail in one line naming the file,
+    the key and the value."""
     device = make_device("A")
     device.configure(None, token)
     device.config.write_text(text, encoding="utf-8")
-    message = one_line_error(device.memento("sync", "pull"))
-    assert str(device.config) in message
-    assert key in message
-    assert value in message
+    for action in ("pull", "push", "status"):
+        message = one_line_error(device.memento("sync", action))
+        assert str(device.config) in message
+        assert key in message
+        assert value in message
 
 
 def test_a_misspelt_key_is_warned_about_and_the_command_still_runs(
