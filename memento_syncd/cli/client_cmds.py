@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from memento_syncd.cli.common import CommandError
@@ -40,7 +41,13 @@ def run_login(args: argparse.Namespace) -> int:
     """
     import asyncio
 
-    from memento_syncd.client.home import Home, TokenError, save_token, update_sync_config
+    from memento_syncd.client.home import (
+        TOKEN_ENV,
+        Home,
+        TokenError,
+        save_token,
+        update_sync_config,
+    )
     from memento_syncd.client.transport import AuthRefused, Transport, TransportError
     from memento_syncd.core.config import ConfigError
 
@@ -67,6 +74,12 @@ def run_login(args: argparse.Namespace) -> int:
     print(f"Logged in to {url}; token stored in {home.token_file} (mode 0600).")
     if warning:
         print(f"memento-syncd: warning: {warning}", file=sys.stderr)
+    if os.environ.get(TOKEN_ENV, "").strip():
+        print(
+            f"memento-syncd: warning: {TOKEN_ENV} is set in this environment and takes"
+            " precedence over the stored token; unset it to use the new one",
+            file=sys.stderr,
+        )
     return 0
 
 

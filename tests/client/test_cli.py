@@ -215,6 +215,20 @@ def test_login_writes_the_config_and_a_private_token_file(
     assert device.token_file.read_text(encoding="ascii").strip() == token
 
 
+def test_login_warns_when_the_environment_token_will_still_win(
+    make_device: DeviceFactory, server: ServerProcess, token: str
+) -> None:
+    """With MEMENTO_SYNC_TOKEN set, login still stores the token and says the variable wins."""
+    device = make_device("A", MEMENTO_SYNC_TOKEN=BOGUS_TOKEN)
+    result = device.syncd("login", "--server", server.url, "--token", token, "--no-check")
+    assert result.returncode == 0, result.stderr
+    assert "MEMENTO_SYNC_TOKEN is set" in result.stderr
+    assert device.token_file.read_text(encoding="ascii").strip() == token
+    quiet = make_device("B")
+    result = quiet.syncd("login", "--server", server.url, "--token", token, "--no-check")
+    assert "MEMENTO_SYNC_TOKEN" not in result.stderr
+
+
 def test_login_with_a_refused_token_fails_in_one_line(
     make_device: DeviceFactory, server: ServerProcess
 ) -> None:
