@@ -58,14 +58,27 @@ def _socket_path() -> Any:
 def _ask(payload: dict[str, Any], timeout: float = 600.0) -> Any:
     from memento_syncd.daemon.control_client import DaemonError, NoDaemon, request
 
+    path = _socket_path()
     try:
-        return request(_socket_path(), payload, timeout)
+        return request(path, payload, timeout)
     except NoDaemon as exc:
         raise CommandError(f"{exc}; start it with 'memento-syncd run'", NO_DAEMON_EXIT) from exc
     except DaemonError as exc:
         raise CommandError(f"the daemon says: {exc}") from exc
     except OSError as exc:
+        if _TOO_LONG in str(exc):  # then no daemon can be listening there either
+            raise CommandError(_too_long(path), NO_DAEMON_EXIT) from exc
         raise CommandError(f"cannot talk to the daemon: {exc}") from exc
+
+
+_TOO_LONG = "path too long"  # what Python says of a Unix socket path over the system's limit
+
+
+def _too_long(path: Any) -> str:
+    return (
+        f"the control socket path {path} is too long for a Unix socket;"
+        " set sync.socket_path in config.json to a shorter one (e.g. /tmp/memento-syncd.sock)"
+    )
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -106,6 +119,8 @@ def run_action(args: argparse.Namespace) -> int:
         print("paused" if answer["paused"] else "resumed")
         return 0
     for what, reports in answer.items():
+        if not reports:
+            print(f"{what}: nothing to {what}")
         for r in reports:
             moved = r["sent"] if what == "push" else r["received"]
             print(f"{r['project_id']}: {what} {moved} {json.dumps(r['outcomes'])}")
@@ -132,5 +147,7 @@ def run_daemon(args: argparse.Namespace) -> int:
     except LocalStoreError as exc:
         raise CommandError(str(exc)) from exc
     except OSError as exc:
+        if _TOO_LONG in str(exc):
+            raise CommandError(f"cannot start the daemon: {_too_long(_socket_path())}") from exc
         raise CommandError(f"cannot start the daemon: {exc}") from exc
     return 0

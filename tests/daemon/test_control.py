@@ -94,6 +94,7 @@ def test_push_pull_and_sync_go_through_the_daemon(server: Server, devices: Devic
     synced = b.cli("sync")
     assert synced.returncode == 0, synced.stderr
     assert f"{PROJECT}: pull" in synced.stdout
+    assert f"{PROJECT}: push" in synced.stdout or "push: nothing to push" in synced.stdout
     b.wait_status(lambda s: s["pending"] == 0, "B's write to be pushed")
     wait_for(lambda: a.find("from b"), "B's write to reach A")
 
@@ -290,3 +291,19 @@ def test_a_row_that_cannot_sync_is_named_in_status_and_the_log(
     logged = [line for line in a.log().splitlines() if "cannot be synced" in line]
     assert len(logged) == 1
     assert f'"row": {bad}' in logged[0]
+
+
+def test_a_home_too_deep_for_a_unix_socket_says_to_set_socket_path(
+    server: Server, devices: Devices
+) -> None:
+    """A socket path over the system's limit: run and status say to set sync.socket_path."""
+    deep = devices.make("d" * 120)
+    deep.configure(server.url, server.create_token("deep"))
+    started = deep.cli("run", timeout=30)
+    assert started.returncode != 0
+    last = started.stderr.strip().splitlines()[-1]  # after the daemon's own log lines
+    assert last.startswith("memento-syncd: error:")
+    assert "sync.socket_path" in last
+    status = deep.cli("status")
+    assert status.returncode == 3
+    assert "sync.socket_path" in _one_line(status.stderr)
