@@ -56,4 +56,5 @@ async def serve(db: Path, host: str, port: int, limits: Limits | None = None) ->
     finally:
         log.info("server stopping")
         await runner.cleanup()
-        sys.stdout.flush()
+        with contextlib.suppress(OSError):  # nobody reads stdout any more: nothing to say
+            sys.stdout.flush()

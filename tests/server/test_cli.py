@@ -5,13 +5,15 @@ from __future__ import annotations
 import signal
 import socket
 import sqlite3
+import subprocess
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import obs
-from tests.server.proc import ServerProcess, run, start_server
+from tests.server.proc import EXE, ServerProcess, run, start_server
 
 
 @pytest.fixture
@@ -195,3 +197,26 @@ def test_a_server_database_of_a_newer_version_is_an_error_that_exits(tmp_path: P
     assert result.returncode != 0
     assert "newer than this server knows" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_server_whose_output_nobody_reads_keeps_serving_and_stops(tmp_path: Path) -> None:
+    """Its output pipe closed (``serve | head -1``), it still answers and exits on SIGTERM."""
+    proc = subprocess.Popen(
+        [EXE, "server", "serve", "--db", str(tmp_path / "s.db"), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip().rsplit(" ", 1)[-1]
+        proc.stdout.close()  # the reader goes away
+        for _ in range(3):  # each request logs a line into the closed pipe
+            with urllib.request.urlopen(url + "/api/health", timeout=10) as resp:
+                assert resp.status == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
