@@ -12,6 +12,7 @@ from memento_syncd.store.manual import (
     list_conflicts,
     resolve_conflict,
 )
+from memento_syncd.store.status import project_status
 from tests.client.devices import Device
 
 
@@ -120,8 +121,10 @@ async def test_manual_keeps_both_and_resolving_local_syncs(make_device: Any) -> 
     assert (conflict["local"]["content"], conflict["remote"]["content"]) == ("B", "A")
     assert b.live()[0][3] == "B"
     assert await b.push() == []  # held back while the conflict is open
+    assert [p["pending"] for p in project_status(b.app)] == [1]  # but not pushed yet
     await _resolve(b, conflict["id"], "local")
     await b.push()
+    assert [p["pending"] for p in project_status(b.app)] == [0]
     await a.pull()
     assert a.live() == b.live()
     assert a.live()[0][3] == "B"
