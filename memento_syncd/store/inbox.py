@@ -109,7 +109,8 @@ def _known(conn: sqlite3.Connection, sync_id: str) -> bool:
 
 
 def _advance(conn: sqlite3.Connection, ctx: Context, project: str, cursor: str, count: int) -> None:
-    conn.execute("INSERT OR IGNORE INTO sync_cursors (project) VALUES (?)", (project,))
+    if count:  # an empty page of a project never seen here (a mistyped --project) adds none
+        conn.execute("INSERT OR IGNORE INTO sync_cursors (project) VALUES (?)", (project,))
     conn.execute(
         "UPDATE sync_cursors SET pull_cursor = ?, last_pull = ?,"
         " pull_count = pull_count + ? WHERE project = ?",

@@ -615,3 +615,14 @@ def test_output_into_a_reader_that_stops_early_ends_quietly(
     proc.wait(timeout=30)
     assert "Traceback" not in stderr, stderr
     assert "Exception ignored" not in stderr, stderr
+
+
+def test_pulling_a_mistyped_project_leaves_no_trace_in_status(
+    device_pair: list[Device],
+) -> None:
+    """``sync pull --project`` of a name that holds nothing does not add it to status."""
+    device = device_pair[0]
+    device.ok(device.memento("sync", "pull", "--project", "no-such-project"))
+    device.ok(device.memento("sync", "push", "--project", "no-such-project"))
+    shown = json.loads(device.ok(device.memento("sync", "status", "--json")))
+    assert "no-such-project" not in [p["project_id"] for p in shown]
