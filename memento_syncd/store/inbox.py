@@ -168,5 +168,8 @@ def _apply_one(
         "INSERT INTO sync_objects (obs_id, sync_id) VALUES (?, ?)", (obs_id, remote.sync_id)
     )
     rebase(conn, obs_id, remote, version)
-    ctx.index.put(obs_id, text_of(remote), probe)
+    if remote.deleted_at is None:
+        ctx.index.put(obs_id, text_of(remote), probe)
+    else:  # a deletion of an observation never seen here: a row, but nothing to index
+        ctx.index.remove(obs_id)
     return "inserted"

@@ -121,6 +121,7 @@ class SimilarityIndex:
         self._rank = similarity.Ranks(conn.execute("SELECT token, rank FROM sync_vocab"))
         self._epoch = 0  # prepared probes of another epoch are stale
         self._gen: int | None = None  # sync_index_gen in the snapshot of the last prepare
+        self._own_gen: int | None = None  # sync_index_gen after this object's last change
         self._log: list[tuple[int, _Entry | None]] | None = None  # changes since then
         self._postings = Postings(conn)
         self._postings_gen: int | None = None  # sync_index_gen that the postings agree with
@@ -195,6 +196,8 @@ class SimilarityIndex:
             "INSERT OR REPLACE INTO sync_meta (key, value) VALUES ('index_threshold', ?)",
             (self._setting(),),
         )
+        # sync_sets did not change, but every prefix did: other connections must know.
+        conn.execute("UPDATE sync_index_gen SET n = random() WHERE id = 1")
 
     def refresh_dirty(self, limit: int | None = None, seconds: float | None = None) -> int:
         """Re-index rows the application changed; returns how many were handled.
@@ -228,8 +231,9 @@ class SimilarityIndex:
         cached = self._check_postings()  # before this connection changes anything
         self._conn.execute("DELETE FROM sync_sets WHERE obs_id = ?", (obs_id,))
         if cached:
-            query = "DELETE FROM sync_prefix WHERE obs_id = ? RETURNING token"
-            gone = [token for (token,) in self._conn.execute(query, (obs_id,)).fetchall()]
+            query = "SELECT token FROM sync_prefix WHERE obs_id = ?"
+            gone = [token for (token,) in self._conn.execute(query, (obs_id,))]
+            self._conn.execute("DELETE FROM sync_prefix WHERE obs_id = ?", (obs_id,))
             self._postings.removed(obs_id, gone)
             self._postings_gen = self._read_gen()
         else:
@@ -378,9 +382,11 @@ class SimilarityIndex:
         If another connection changed the index since they were made, they are dropped.
         Answers stay valid for this transaction only.
         """
-        if self._gen is None or self._read_gen() != self._gen:
+        gen = self._read_gen()
+        if self._gen is None or gen != self._gen:
             self._invalidate()
         self._gen = None
+        self._own_gen = gen
 
     def _probe(self, text: Text) -> Probe:
         tokens = _words(text)
@@ -398,6 +404,8 @@ class SimilarityIndex:
         """The exact and similar rows of a prepared probe, brought up to date with the
         changes logged since; None if it is stale or for another text."""
         if probe.epoch != self._epoch or self._log is None or probe.text != text:
+            return None
+        if self._read_gen() != self._own_gen:  # changed by someone else (another instance)
             return None
         changed = dict(self._log[probe.mark :])
         shown = frozenset(probe.prefix)
@@ -425,6 +433,7 @@ class SimilarityIndex:
         if self._log is None:
             return
         self._log.append((obs_id, entry))
+        self._own_gen = self._read_gen()  # any other change since is not in the log
         if len(self._log) > _LOG_LIMIT:
             self._invalidate()
 

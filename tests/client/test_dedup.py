@@ -133,3 +133,21 @@ async def test_an_exact_twins_later_title_wins_on_every_device(make_device: Any)
         await device.sync()
     assert a.live() == b.live()
     assert a.live()[0][2] == "renamed later"
+
+
+async def test_a_pulled_deletion_of_an_unseen_observation_is_not_indexed(
+    make_device: Any,
+) -> None:
+    """A device that first hears of an observation as deleted keeps it out of the twin index."""
+    a, b = await make_device("A"), await make_device("B")
+    gone = a.save(title="short lived", content="a note that was deleted soon after")
+    await a.push()
+    a.delete(gone)
+    await a.push()
+    await b.pull()
+    assert b.live() == []
+    assert b.app.execute("SELECT count(*) FROM sync_sets").fetchone()[0] == 0
+    b.save(title="short lived", content="a note that was deleted soon after")
+    await b.push()
+    await a.pull()
+    assert [r[2] for r in a.live()] == ["short lived"]  # a new note, not folded into a deletion

@@ -158,3 +158,40 @@ def test_prepare_stops_after_its_time(tmp_path: Path) -> None:
         assert len(probes) == 1
         assert probes[0] is not None
         assert not conn.in_transaction
+
+
+def test_a_change_by_another_index_on_the_same_connection_voids_prepared_answers(
+    tmp_path: Path,
+) -> None:
+    """A second index object writing in the same transaction is not in the first one's log."""
+    with closing(connect(tmp_path / "memento.db")) as conn:
+        first, second = SimilarityIndex(conn, 0.85), SimilarityIndex(conn, 0.85)
+        row = _ids(conn, 1)[0]
+        text = Text("p", "project", None, "", "alpha beta gamma delta")
+        (probe,) = first.prepare([text], seconds=1.0)
+        with write(conn):
+            first.validate()
+            second.put(row, text)
+            assert probe is not None
+            assert first._from_probe(probe, text, 0) is None  # stale: not used
+            assert first.find_twin(text, probe=probe) == Twin(row, "exact")
+
+
+def test_a_rebuild_elsewhere_voids_prepared_answers_and_loaded_postings(tmp_path: Path) -> None:
+    """Another connection's rebuild rewrites every prefix: answers and postings are dropped."""
+    with closing(connect(tmp_path / "memento.db")) as conn:
+        index = SimilarityIndex(conn, 0.85)
+        rows = _ids(conn, 3)
+        with write(conn):
+            for n, row in enumerate(rows):
+                index.put(row, Text("p", "project", None, "", f"alpha beta gamma delta {n}"))
+        text = Text("p", "project", None, "", "alpha beta gamma delta 9")
+        (probe,) = index.prepare([text], seconds=1.0)
+        assert index._postings  # the look-up loaded some
+        with closing(connect(tmp_path / "memento.db")) as other, write(other):
+            SimilarityIndex(other, 0.85).rebuild()
+        with write(conn):
+            index.validate()
+            assert probe is not None
+            assert index._from_probe(probe, text, 0) is None
+        assert not index._check_postings()
