@@ -7,10 +7,10 @@ import json
 import os
 import sys
 
-from memento_syncd.cli.common import CommandError
+from memento_syncd.cli.common import CommandError, OneLineParser
 
 
-def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_commands(commands: argparse._SubParsersAction[OneLineParser]) -> None:
     """Register login and conflicts on the ``memento-syncd`` parser."""
     login = commands.add_parser("login", help="store the server URL and token for this device")
     login.add_argument("--server", required=True, help="sync server URL, e.g. https://sync.example")

@@ -6,9 +6,22 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 # A reader that went away (``... | head``) stops a command as SIGPIPE stops a Unix tool.
 EXIT_BROKEN_PIPE = 128 + 13
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr (exit 2), naming --help.
+
+    argparse's own print a usage block first; every other error of the commands is
+    one line, and scripts read the last line.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``prog: error: message`` and exit 2."""
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 class CommandError(Exception):

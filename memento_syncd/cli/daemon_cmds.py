@@ -10,12 +10,12 @@ import argparse
 import json
 from typing import Any
 
-from memento_syncd.cli.common import CommandError
+from memento_syncd.cli.common import CommandError, OneLineParser
 
 NO_DAEMON_EXIT = 3
 
 
-def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_commands(commands: argparse._SubParsersAction[OneLineParser]) -> None:
     """Register the daemon's commands."""
     run = commands.add_parser("run", help="run the sync daemon in the foreground")
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])

@@ -9,14 +9,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from memento_syncd import __version__
-from memento_syncd.cli.common import CommandError, run
+from memento_syncd.cli.common import CommandError, OneLineParser, run
 from memento_syncd.client.engine import Report
 from memento_syncd.client.home import Home
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``memento``."""
-    parser = argparse.ArgumentParser(prog="memento", description="Memento observations and sync.")
+    parser = OneLineParser(prog="memento", description="Memento observations and sync.")
     parser.add_argument("--version", action="version", version=f"memento {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 

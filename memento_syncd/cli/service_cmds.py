@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from memento_syncd.cli.common import CommandError
+from memento_syncd.cli.common import CommandError, OneLineParser
 
 if TYPE_CHECKING:
     import subprocess
@@ -27,7 +27,7 @@ SUPERVISOR_HINT = (
 )
 
 
-def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_commands(commands: argparse._SubParsersAction[OneLineParser]) -> None:
     """Register ``service install|uninstall|status``."""
     service = commands.add_parser(
         "service", help="run the daemon as a systemd user service or launchd agent"

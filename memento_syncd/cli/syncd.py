@@ -7,12 +7,12 @@ import sys
 from collections.abc import Sequence
 
 from memento_syncd import __version__
-from memento_syncd.cli.common import run
+from memento_syncd.cli.common import OneLineParser, run
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every ``memento-syncd`` subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="memento-syncd", description="Sync daemon and cloud sync server for Memento."
     )
     parser.add_argument("--version", action="version", version=f"memento-syncd {__version__}")

@@ -626,3 +626,24 @@ def test_pulling_a_mistyped_project_leaves_no_trace_in_status(
     device.ok(device.memento("sync", "push", "--project", "no-such-project"))
     shown = json.loads(device.ok(device.memento("sync", "status", "--json")))
     assert "no-such-project" not in [p["project_id"] for p in shown]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        (MEMENTO, "save", "--title", "t", "--content", "c", "--scope", "world"),
+        (MEMENTO, "frobnicate"),
+        (SYNCD, "conflicts", "resolve", "1", "--keep", "neither"),
+        (SYNCD,),
+    ],
+)
+def test_a_bad_argument_is_one_line_naming_help(
+    make_device: DeviceFactory, argv: tuple[str, ...]
+) -> None:
+    """Argument errors are one line on stderr, exit 2, and point at --help."""
+    exe, *args = argv
+    result = _run(exe, tuple(args), make_device("A").env)
+    assert result.returncode == 2
+    line = one_line_error(result)
+    assert "error:" in line
+    assert "--help" in line
