@@ -16,9 +16,12 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable
 
-# About 8 bytes a posting: 3 million postings (100,000 rows of ~1 KB) take ~25 MB. Past
-# that the cache is emptied and loaded again as probes need it.
-POSTINGS_LIMIT = 3_000_000
+# 4 bytes a posting (8 for row ids past 2**31): 6 million postings, what 220,000 rows of
+# ~1 KB hold, take ~24 MB. Once full, a token not loaded yet is read for the probe that
+# needs it but not kept, and a kept token that would grow past the limit is dropped:
+# what is kept is always complete, and emptying everything at once made big pulls
+# reload the same tokens over and over.
+POSTINGS_LIMIT = 6_000_000
 
 
 class Postings:
@@ -50,9 +53,18 @@ class Postings:
         """A row was indexed under these prefix tokens."""
         for token in tokens:
             found = self._lists.get(token)
-            if found is not None:
+            if found is None:
+                continue
+            if self._size >= self._limit:  # full: forget this token rather than grow
+                del self._lists[token]
+                self._size -= len(found)
+                continue
+            try:
                 found.append(obs_id)
-                self._size += 1
+            except OverflowError:  # a row id past 2**31: this token's ids go 8 bytes wide
+                found = self._lists[token] = array("q", found)
+                found.append(obs_id)
+            self._size += 1
 
     def removed(self, obs_id: int, tokens: Iterable[int]) -> None:
         """A row indexed under these prefix tokens was forgotten."""
@@ -70,9 +82,16 @@ class Postings:
         found = self._lists.get(token)
         if found is None:
             rows = self._conn.execute("SELECT obs_id FROM sync_prefix WHERE token = ?", (token,))
-            found = array("q", [obs_id for (obs_id,) in rows])
-            if self._size + len(found) > self._limit:
-                self.clear()
-            self._lists[token] = found
-            self._size += len(found)
+            found = _ids([obs_id for (obs_id,) in rows])
+            if self._size + len(found) <= self._limit:  # else read for this probe only
+                self._lists[token] = found
+                self._size += len(found)
         return found
+
+
+def _ids(values: list[int]) -> array[int]:
+    """Row ids as 4-byte integers, or 8-byte ones if any needs it."""
+    try:
+        return array("i", values)
+    except OverflowError:
+        return array("q", values)

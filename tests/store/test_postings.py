@@ -116,8 +116,8 @@ def test_a_removal_rolled_back_is_not_forgotten(tmp_path: Path) -> None:
         assert index.find_twin(near) == Twin(row, "similar")
 
 
-def test_postings_past_their_limit_start_again(tmp_path: Path) -> None:
-    """Loading past the limit empties the cache first; answers stay those of the database."""
+def test_a_full_cache_keeps_what_it_holds_complete(tmp_path: Path) -> None:
+    """Full: a new token is read but not kept, and a kept one that would grow is dropped."""
     with closing(connect(tmp_path / "memento.db")) as conn:
         index = SimilarityIndex(conn, 0.5)
         rows = _rows(conn)
@@ -132,8 +132,22 @@ def test_postings_past_their_limit_start_again(tmp_path: Path) -> None:
         postings = Postings(conn, limit=len(rows))
         assert sorted(postings.shared([big], 1)) == rows
         assert postings._size == len(rows)
-        assert len(postings.shared([small], 1)) == 1  # over the limit: emptied, then loaded
-        assert postings._size == 1
-        assert sorted(postings.shared([big, small], 2)) == sorted(
-            postings.shared([small], 1)
-        )  # the row holding both
+        assert len(postings.shared([small], 1)) == 1  # read, not kept: it would not fit
+        assert list(postings._lists) == [big]
+        assert sorted(postings.shared([big, small], 2)) == sorted(postings.shared([small], 1))
+        postings.added(999, [big])  # would pass the limit: the token is dropped, not cut
+        assert big not in postings._lists
+        assert postings._size == 0
+
+
+def test_row_ids_past_two_to_the_31_are_kept_exactly(tmp_path: Path) -> None:
+    """Postings start 4 bytes wide and widen for a row id that does not fit."""
+    with closing(connect(tmp_path / "memento.db")) as conn:
+        postings = Postings(conn)
+        token = 7
+        conn.execute("INSERT INTO sync_prefix (token, obs_id) VALUES (?, 1)", (token,))
+        assert postings.shared([token], 1) == [1]
+        postings.added(2**40, [token])
+        assert sorted(postings.shared([token], 1)) == [1, 2**40]
+        conn.execute("INSERT INTO sync_prefix (token, obs_id) VALUES (8, ?)", (2**40,))
+        assert postings.shared([8], 1) == [2**40]
