@@ -14,9 +14,11 @@ loaded a token at a time and emptied whenever another connection changed the ind
 A pull looks its twins up before it takes the write lock (``prepare``: a read snapshot,
 which the application's writes do not wait for) and uses the answers inside the lock.
 An answer stays exact because every change to the index made since is accounted for:
-this object's own changes are logged and re-checked against the probe, and any other
-connection's change (seen through ``sync_index_gen``, set to a new random value by
-triggers on ``sync_sets``) discards the prepared answers, which are looked up again.
+this object's own changes are logged and re-checked against the probe. Any other change
+(another connection's, another object's, or a rollback of this one's) shows as a value
+of ``sync_index_gen`` (set to a new random value by triggers on ``sync_sets`` and by
+``rebuild``) other than the one this object last saw or left (``_sync``); then what it
+holds in memory, postings and prepared answers alike, is dropped.
 """
 
 from __future__ import annotations
@@ -120,11 +122,11 @@ class SimilarityIndex:
         self.threshold = threshold
         self._rank = similarity.Ranks(conn.execute("SELECT token, rank FROM sync_vocab"))
         self._epoch = 0  # prepared probes of another epoch are stale
-        self._gen: int | None = None  # sync_index_gen in the snapshot of the last prepare
-        self._own_gen: int | None = None  # sync_index_gen after this object's last change
-        self._log: list[tuple[int, _Entry | None]] | None = None  # changes since then
+        self._log: list[tuple[int, _Entry | None]] | None = None  # own changes since prepare
         self._postings = Postings(conn)
-        self._postings_gen: int | None = None  # sync_index_gen that the postings agree with
+        # sync_index_gen as this object last saw or left it: what it holds in memory
+        # (postings, prepared answers with the log of its own changes) agrees with it.
+        self._known: int | None = None
 
     def size(self) -> int:
         """How many rows are indexed."""
@@ -198,6 +200,7 @@ class SimilarityIndex:
         )
         # sync_sets did not change, but every prefix did: other connections must know.
         conn.execute("UPDATE sync_index_gen SET n = random() WHERE id = 1")
+        self._changed()
 
     def refresh_dirty(self, limit: int | None = None, seconds: float | None = None) -> int:
         """Re-index rows the application changed; returns how many were handled.
@@ -228,22 +231,22 @@ class SimilarityIndex:
 
     def remove(self, obs_id: int) -> None:
         """Forget a row (deleted or gone)."""
-        cached = self._check_postings()  # before this connection changes anything
-        self._conn.execute("DELETE FROM sync_sets WHERE obs_id = ?", (obs_id,))
-        if cached:
+        self._sync()  # before this object changes anything
+        if self._postings:
             query = "SELECT token FROM sync_prefix WHERE obs_id = ?"
-            gone = [token for (token,) in self._conn.execute(query, (obs_id,))]
-            self._conn.execute("DELETE FROM sync_prefix WHERE obs_id = ?", (obs_id,))
-            self._postings.removed(obs_id, gone)
-            self._postings_gen = self._read_gen()
-        else:
-            self._conn.execute("DELETE FROM sync_prefix WHERE obs_id = ?", (obs_id,))
+            self._postings.removed(obs_id, [t for (t,) in self._conn.execute(query, (obs_id,))])
+        self._conn.execute("DELETE FROM sync_sets WHERE obs_id = ?", (obs_id,))
+        self._conn.execute("DELETE FROM sync_prefix WHERE obs_id = ?", (obs_id,))
         self._record(obs_id, None)
+        self._changed()
 
     def put(self, obs_id: int, text: Text, probe: Probe | None = None) -> None:
         """Index a live row's current title and content (the word set of ``probe``, if it
         was made for this very text)."""
-        if probe is not None and probe.text == text:
+        self.remove(obs_id)  # first: it also notices changes made by anyone else
+        if probe is not None and probe.text != text:
+            probe = None
+        if probe is not None:
             tokens, digest = probe.tokens, probe.digest
         else:
             tokens, digest = _words(text), content_hash(text.content)
@@ -254,11 +257,10 @@ class SimilarityIndex:
                 ((t,) for t in new),
             )
             self._rank.update(dict.fromkeys(new, 0))
-        if probe is not None and probe.text == text and probe.epoch == self._epoch:
+        if probe is not None and probe.epoch == self._epoch:  # made under this very order
             prefix: Iterable[int] = probe.prefix
         else:
             prefix = similarity.prefix(tokens, self._rank, self.threshold, ELL)
-        self.remove(obs_id)
         self._conn.execute(
             "INSERT INTO sync_sets (obs_id, project, scope, topic_key, content_hash, size, tokens)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -268,12 +270,11 @@ class SimilarityIndex:
         self._conn.executemany(
             "INSERT INTO sync_prefix (token, obs_id) VALUES (?, ?)", ((t, obs_id) for t in prefix)
         )
-        if self._postings:
-            self._postings.added(obs_id, prefix)
-            self._postings_gen = self._read_gen()
+        self._postings.added(obs_id, prefix)
         if self._log is not None:
             scope, topic_key, shown = text.scope, text.topic_key, frozenset(prefix)
             self._record(obs_id, _Entry(text.project, scope, topic_key, digest, tokens, shown))
+        self._changed()
 
     def find_twin(
         self,
@@ -330,7 +331,7 @@ class SimilarityIndex:
             return []
         low, high = similarity.length_bounds(len(tokens), self.threshold)
         needed = similarity.shared_needed(len(tokens), self.threshold, ELL)
-        self._check_postings()
+        self._sync()
         candidates = self._postings.shared(probe, needed)
         rows: list[tuple[int, str | None, bytes]] = []
         for start in range(0, len(candidates), _IN_CHUNK):
@@ -361,13 +362,13 @@ class SimilarityIndex:
         ``texts``; ``None`` entries give ``None``. Must be called outside a transaction.
         Answers made by an earlier ``prepare`` become stale.
         """
-        self._epoch += 1
-        self._log = []
         probes: list[Probe | None] = []
         started = time.monotonic()
         self._conn.execute("BEGIN")  # a read transaction: one snapshot for every look-up
         try:
-            self._gen = self._read_gen()
+            self._sync()
+            self._epoch += 1
+            self._log = []
             for text in texts:
                 if probes and time.monotonic() - started >= seconds:
                     break
@@ -379,14 +380,9 @@ class SimilarityIndex:
     def validate(self) -> None:
         """At the start of a write transaction that uses prepared answers, before any change.
 
-        If another connection changed the index since they were made, they are dropped.
-        Answers stay valid for this transaction only.
+        If anyone but this object changed the index since they were made, they are dropped.
         """
-        gen = self._read_gen()
-        if self._gen is None or gen != self._gen:
-            self._invalidate()
-        self._gen = None
-        self._own_gen = gen
+        self._sync()
 
     def _probe(self, text: Text) -> Probe:
         tokens = _words(text)
@@ -403,9 +399,8 @@ class SimilarityIndex:
     ) -> tuple[list[int], list[int]] | None:
         """The exact and similar rows of a prepared probe, brought up to date with the
         changes logged since; None if it is stale or for another text."""
+        self._sync()
         if probe.epoch != self._epoch or self._log is None or probe.text != text:
-            return None
-        if self._read_gen() != self._own_gen:  # changed by someone else (another instance)
             return None
         changed = dict(self._log[probe.mark :])
         shown = frozenset(probe.prefix)
@@ -433,7 +428,6 @@ class SimilarityIndex:
         if self._log is None:
             return
         self._log.append((obs_id, entry))
-        self._own_gen = self._read_gen()  # any other change since is not in the log
         if len(self._log) > _LOG_LIMIT:
             self._invalidate()
 
@@ -445,14 +439,18 @@ class SimilarityIndex:
         self._epoch += 1
         self._log = None
 
-    def _check_postings(self) -> bool:
-        """Empty the postings in memory if another connection changed the index since
-        they were loaded; whether any are left."""
+    def _sync(self) -> None:
+        """If the index changed other than by this object since it last looked, drop what
+        it holds in memory: loaded postings and prepared answers."""
         gen = self._read_gen()
-        if gen != self._postings_gen:
+        if gen != self._known:
             self._postings.clear()
-            self._postings_gen = gen
-        return bool(self._postings)
+            self._invalidate()
+            self._known = gen
+
+    def _changed(self) -> None:
+        """After this object's own change, whose effects it has applied in memory."""
+        self._known = self._read_gen()
 
     def _read_gen(self) -> int:
         return int(self._conn.execute("SELECT n FROM sync_index_gen WHERE id = 1").fetchone()[0])

@@ -45,18 +45,19 @@ class Batch:
     skipped: tuple[tuple[int, str], ...]
 
 
-_PENDING = """
+# Rows whose local edit waits for the user to settle a conflict: not pushed until then.
+_HELD = "SELECT obs_id FROM sync_conflicts WHERE resolved_at IS NULL"
+# Every row with changes not yet acknowledged, and its project (held ones included).
+_UNPUSHED = """
 SELECT c.obs_id AS obs_id, min(c.seq) AS first_seq, max(c.seq) AS last_seq,
        coalesce(o.project, json_extract(so.base, '$.project')) AS project
 FROM sync_changes c
 LEFT JOIN observations o ON o.id = c.obs_id
 LEFT JOIN sync_objects so ON so.obs_id = c.obs_id
-WHERE c.obs_id NOT IN (SELECT obs_id FROM sync_conflicts WHERE resolved_at IS NULL)
 GROUP BY c.obs_id
 """
-
-
-_HELD = "SELECT obs_id FROM sync_conflicts WHERE resolved_at IS NULL"
+# Those a push may send now.
+_PENDING = f"SELECT * FROM ({_UNPUSHED}) WHERE obs_id NOT IN ({_HELD})"  # noqa: S608
 _LOG_IN_ORDER = """
 SELECT c.obs_id, coalesce(o.project, json_extract(so.base, '$.project'))
 FROM sync_changes c
@@ -72,9 +73,12 @@ def pending_projects(conn: sqlite3.Connection) -> list[str]:
     return sorted(row[0] for row in conn.execute(query))
 
 
-def pending_count(conn: sqlite3.Connection, project: str | None = None) -> int:
-    """How many observations have changes not yet acknowledged by the server."""
-    query = f"SELECT count(*) FROM ({_PENDING})"  # noqa: S608
+def pending_count(
+    conn: sqlite3.Connection, project: str | None = None, *, held: bool = False
+) -> int:
+    """How many observations have changes not yet acknowledged by the server; with
+    ``held``, those an open conflict holds back too."""
+    query = f"SELECT count(*) FROM ({_UNPUSHED if held else _PENDING})"  # noqa: S608
     if project is None:
         return int(conn.execute(query).fetchone()[0])
     return int(conn.execute(query + " WHERE project = ?", (project,)).fetchone()[0])

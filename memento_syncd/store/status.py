@@ -8,16 +8,6 @@ from typing import Any
 from memento_syncd.store.outbox import pending_count
 
 
-def _held(conn: sqlite3.Connection, project: str) -> int:
-    """Rows whose local edit waits for the user to settle a conflict: not pushed yet either."""
-    row = conn.execute(
-        "SELECT count(DISTINCT c.obs_id) FROM sync_conflicts c WHERE c.resolved_at IS NULL"
-        " AND c.project = ? AND EXISTS (SELECT 1 FROM sync_changes s WHERE s.obs_id = c.obs_id)",
-        (project,),
-    ).fetchone()
-    return int(row[0])
-
-
 def project_status(conn: sqlite3.Connection, project: str | None = None) -> list[dict[str, Any]]:
     """The cursor storage of each project: last push and pull, counts, pending changes
     (those a conflict holds back included)."""
@@ -39,7 +29,7 @@ def project_status(conn: sqlite3.Connection, project: str | None = None) -> list
                 "last_pull": row[1],
                 "push_count": row[2],
                 "pull_count": row[3],
-                "pending": pending_count(conn, name) + _held(conn, name),
+                "pending": pending_count(conn, name, held=True),
                 "cursor": row[4],
             }
         )

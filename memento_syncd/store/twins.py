@@ -170,13 +170,24 @@ def rejoin_slice(
 
 def _rejoin_text(conn: sqlite3.Connection, ctx: Context, obs_id: int) -> Text | None:
     """What ``join`` will look up for the row, as it stands now (None: nothing to look up)."""
+    joinable = _joinable(conn, ctx, obs_id)
+    return None if joinable is None else text_of(joinable[2])
+
+
+def _joinable(
+    conn: sqlite3.Connection, ctx: Context, obs_id: int
+) -> tuple[str, int, Observation] | None:
+    """The row's synced identity, its server version and its own live version, if ``join``
+    may fold it: synced, no unpushed edit, not deleted."""
     found = conn.execute(
-        "SELECT server_version FROM sync_objects WHERE obs_id = ?", (obs_id,)
+        "SELECT sync_id, server_version FROM sync_objects WHERE obs_id = ?", (obs_id,)
     ).fetchone()
-    if found is None or found[0] is None or pending(conn, obs_id):
+    if found is None or found[1] is None or pending(conn, obs_id):
         return None
     own = _own(conn, obs_id, ctx.now)
-    return None if own is None or own.deleted_at is not None else text_of(own)
+    if own is None or own.deleted_at is not None:
+        return None
+    return str(found[0]), int(found[1]), own
 
 
 def regroup(conn: sqlite3.Connection, ctx: Context, obs_id: int) -> None:
@@ -215,14 +226,10 @@ def join(conn: sqlite3.Connection, ctx: Context, obs_id: int, probe: Probe | Non
     until they are pushed. True if the row was folded away. ``probe``: a look-up
     prepared for the row (``SimilarityIndex.prepare``), used if it still holds.
     """
-    found = conn.execute(
-        "SELECT sync_id, server_version FROM sync_objects WHERE obs_id = ?", (obs_id,)
-    ).fetchone()
-    if found is None or found[1] is None or pending(conn, obs_id):
+    joinable = _joinable(conn, ctx, obs_id)
+    if joinable is None:
         return False
-    own = _own(conn, obs_id, ctx.now)
-    if own is None or own.deleted_at is not None:
-        return False
+    sync_id, version, own = joinable
     twin = _twin_row(conn, ctx, own, exclude=obs_id, probe=probe)
     if twin is None:
         return False
@@ -232,12 +239,12 @@ def join(conn: sqlite3.Connection, ctx: Context, obs_id: int, probe: Probe | Non
     conn.execute(
         "INSERT INTO sync_aliases (sync_id, obs_id, server_version, kind, latest)"
         " VALUES (?, ?, ?, ?, ?)",
-        (found[0], target, found[1], kind, rows.encode(own)),
+        (sync_id, target, version, kind, rows.encode(own)),
     )
     conn.execute("UPDATE observations SET deleted_at = ? WHERE id = ?", (ctx.now, obs_id))
     conn.execute(
         "INSERT OR REPLACE INTO sync_folded (obs_id, sync_id, hidden_at) VALUES (?, ?, ?)",
-        (obs_id, found[0], ctx.now),
+        (obs_id, sync_id, ctx.now),
     )
     ctx.index.remove(obs_id)
     regroup(conn, ctx, target)

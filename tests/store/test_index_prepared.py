@@ -132,19 +132,33 @@ def test_many_changes_since_void_prepared_answers(tmp_path: Path) -> None:
             assert index.find_twin(text, probe=probe) == Twin(ids[0], "exact")
 
 
-def test_prepared_answers_last_one_transaction(tmp_path: Path) -> None:
-    """Answers prepared before one write transaction are not used in the next."""
+def test_prepared_answers_outlive_a_commit_but_not_a_rollback_or_release(
+    tmp_path: Path,
+) -> None:
+    """Own committed changes are in the log; a rolled-back one is not, so answers go."""
     with closing(connect(tmp_path / "memento.db")) as conn:
         index = SimilarityIndex(conn, 0.85)
+        first, second = _ids(conn, 2)
         text = Text("p", "project", None, "", "alpha beta gamma delta")
         (probe,) = index.prepare([text], seconds=1.0)
         assert probe is not None
         with write(conn):
             index.validate()
-            assert index._from_probe(probe, text, 0) == ([], [])
+            index.put(first, text)
+        with write(conn):
+            index.validate()
+            assert index._from_probe(probe, text, 0) == ([first], [first])
+        conn.execute("BEGIN IMMEDIATE")
+        index.put(second, text)
+        conn.execute("ROLLBACK")
         with write(conn):
             index.validate()
             assert index._from_probe(probe, text, 0) is None
+            assert index.find_twin(text, probe=probe) == Twin(first, "exact")
+        (probe,) = index.prepare([text], seconds=1.0)
+        index.release()
+        assert probe is not None
+        assert index._from_probe(probe, text, 0) is None
 
 
 def test_prepare_stops_after_its_time(tmp_path: Path) -> None:
@@ -194,4 +208,22 @@ def test_a_rebuild_elsewhere_voids_prepared_answers_and_loaded_postings(tmp_path
             index.validate()
             assert probe is not None
             assert index._from_probe(probe, text, 0) is None
-        assert not index._check_postings()
+        index._sync()
+        assert not index._postings
+
+
+def test_a_twin_the_application_writes_between_look_up_and_lock_is_found(tmp_path: Path) -> None:
+    """The app's row, written after the look-up and indexed when the slice starts, is found."""
+    with closing(connect(tmp_path / "memento.db")) as conn:
+        index = SimilarityIndex(conn, 0.85)
+        text = Text("p", "project", None, "", "alpha beta gamma delta")
+        (probe,) = index.prepare([text], seconds=1.0)
+        with closing(sqlite3.connect(tmp_path / "memento.db")) as app, app:
+            app_row = app.execute(
+                "INSERT INTO observations (project, type, title, content, created_at, updated_at)"
+                " VALUES ('p', 'note', '', 'alpha beta gamma delta', 'x', 'x')"
+            ).lastrowid
+        with write(conn):
+            index.validate()
+            index.refresh_dirty()  # as apply_page does at the start of each slice
+            assert index.find_twin(text, probe=probe) == Twin(app_row or 0, "exact")
