@@ -28,7 +28,8 @@ import hashlib
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from fractions import Fraction
 from typing import Any, Generic, Protocol, TypeVar
@@ -41,6 +42,11 @@ Threshold = float | Fraction
 # A word is a maximal run of characters that ``re`` counts as word characters (Unicode
 # letters and digits, str.isalnum) other than the underscore.
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+# For ASCII text the same rule is: letters and digits, lowercased, anything else a
+# separator. A byte table does it twice as fast as the regular expression.
+_ASCII_WORDS = bytes(
+    c + 32 if 65 <= c <= 90 else c if c < 128 and chr(c).isalnum() else 32 for c in range(256)
+)
 
 
 class _Ordered(Protocol):
@@ -63,7 +69,7 @@ def word_set(title: str, content: str) -> frozenset[str]:
     """
     text = f"{title}\n{content}"
     if text.isascii():  # NFKC leaves ASCII alone and casefold is lower there: same words
-        return frozenset(_WORD.findall(text.lower()))
+        return frozenset(text.encode("ascii").translate(_ASCII_WORDS).decode("ascii").split())
     text = unicodedata.normalize("NFKC", text)
     text = unicodedata.normalize("NFKC", text.casefold())
     return frozenset(_WORD.findall(text))
@@ -214,6 +220,32 @@ def ordered(tokens: Iterable[int], rank: Mapping[int, int]) -> list[int]:
     order = sorted(set(tokens))  # by token id, then stably by rank: (rank, token)
     order.sort(key=rank.__getitem__ if isinstance(rank, Ranks) else lambda t: rank.get(t, 0))
     return order
+
+
+def in_at_least(lists: Sequence[array[int]], needed: int) -> list[int]:
+    """Return, ascending, the values found in at least ``needed`` of ``lists`` (at least 1).
+
+    Each list must hold a value at most once (posting lists do): a value is then counted
+    once per list holding it. Sorting the concatenation puts a value's occurrences side
+    by side, so one held ``needed`` times sits ``needed - 1`` places ahead of itself; in
+    numpy that is a few microseconds where ``collections.Counter`` over the same few
+    thousand values takes a couple of hundred.
+    """
+    import numpy as np  # here: its 50 ms and 18 MB only for processes that probe
+
+    needed = max(1, needed)
+    if sum(map(len, lists)) < needed:
+        return []
+    if all(values.typecode == "i" for values in lists):  # one copy, no per-list work
+        flat = np.frombuffer(b"".join(lists), dtype=np.int32)
+    else:
+        flat = np.concatenate([np.asarray(values, dtype=np.int64) for values in lists])
+    flat = np.sort(flat)
+    if needed > 1:
+        ahead = flat[needed - 1 :]
+        flat = ahead[ahead == flat[: len(flat) - needed + 1]]
+    found: list[int] = np.unique(flat).tolist()
+    return found
 
 
 def prefix(

@@ -27,6 +27,7 @@ import itertools
 import os
 import sqlite3
 import time
+import uuid
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -120,13 +121,18 @@ class SimilarityIndex:
     def __init__(self, conn: sqlite3.Connection, threshold: float) -> None:
         self._conn = conn
         self.threshold = threshold
-        self._rank = similarity.Ranks(conn.execute("SELECT token, rank FROM sync_vocab"))
+        self._load_order()
         self._epoch = 0  # prepared probes of another epoch are stale
         self._log: list[tuple[int, _Entry | None]] | None = None  # own changes since prepare
         self._postings = Postings(conn)
         # sync_index_gen as this object last saw or left it: what it holds in memory
         # (postings, prepared answers with the log of its own changes) agrees with it.
         self._known: int | None = None
+
+    def _load_order(self) -> None:
+        """Read the frozen token order (and which rebuild froze it) from the database."""
+        self._order_id = self._meta("index_order")
+        self._rank = similarity.Ranks(self._conn.execute("SELECT token, rank FROM sync_vocab"))
 
     def size(self) -> int:
         """How many rows are indexed."""
@@ -183,6 +189,7 @@ class SimilarityIndex:
         conn.execute("DELETE FROM sync_vocab")
         conn.executemany("INSERT INTO sync_vocab (token, rank) VALUES (?, ?)", frequency.items())
         self._rank = similarity.Ranks(frequency)
+        self._order_id = uuid.uuid4().hex  # other connections reload the order when it moves
         self._invalidate()
         self._postings.clear()
         conn.execute("DELETE FROM sync_prefix")
@@ -194,9 +201,9 @@ class SimilarityIndex:
                 for token in similarity.prefix(_unpack(blob), self._rank, self.threshold, ELL)
             ),
         )
-        conn.execute(
-            "INSERT OR REPLACE INTO sync_meta (key, value) VALUES ('index_threshold', ?)",
-            (self._setting(),),
+        conn.executemany(
+            "INSERT OR REPLACE INTO sync_meta (key, value) VALUES (?, ?)",
+            (("index_threshold", self._setting()), ("index_order", self._order_id)),
         )
         # sync_sets did not change, but every prefix did: other connections must know.
         conn.execute("UPDATE sync_index_gen SET n = random() WHERE id = 1")
@@ -246,10 +253,13 @@ class SimilarityIndex:
         self.remove(obs_id)  # first: it also notices changes made by anyone else
         if probe is not None and probe.text != text:
             probe = None
+        prefix: Iterable[int] | None = None
         if probe is not None:
             tokens, digest = probe.tokens, probe.digest
+            if probe.epoch == self._epoch:  # made under this very order
+                prefix = probe.prefix
         else:
-            tokens, digest = _words(text), content_hash(text.content)
+            (tokens, prefix), digest = self._analyse(text), content_hash(text.content)
         new = list(itertools.filterfalse(self._rank.__contains__, tokens))
         if new:  # unseen words rank 0, as they did before: prefixes made so far still hold
             self._conn.executemany(
@@ -257,9 +267,7 @@ class SimilarityIndex:
                 ((t,) for t in new),
             )
             self._rank.update(dict.fromkeys(new, 0))
-        if probe is not None and probe.epoch == self._epoch:  # made under this very order
-            prefix: Iterable[int] = probe.prefix
-        else:
+        if prefix is None:
             prefix = similarity.prefix(tokens, self._rank, self.threshold, ELL)
         self._conn.execute(
             "INSERT INTO sync_sets (obs_id, project, scope, topic_key, content_hash, size, tokens)"
@@ -292,7 +300,7 @@ class SimilarityIndex:
         """
         prepared = None if probe is None else self._from_probe(probe, text, exclude)
         if prepared is not None and CHECK_PROBES:
-            fresh = (self._exact(text, exclude), self._similar(text, _words(text), exclude))
+            fresh = (self._exact(text, exclude), self._similar(text, exclude))
             assert prepared == fresh, f"prepared {prepared} != fresh {fresh}"  # noqa: S101
         exact = prepared[0] if prepared is not None else self._exact(text, exclude)
         for obs_id in exact:
@@ -300,7 +308,7 @@ class SimilarityIndex:
                 return Twin(obs_id, "exact")
         similar = prepared[1] if prepared is not None else None
         if similar is None:
-            similar = self._similar(text, _words(text), exclude)
+            similar = self._similar(text, exclude)
         for obs_id in similar:
             if accept is None or accept(obs_id, "similar"):
                 return Twin(obs_id, "similar")
@@ -315,23 +323,27 @@ class SimilarityIndex:
         )
         return [obs_id for (obs_id,) in found]
 
-    def _similar(self, text: Text, tokens: frozenset[int], exclude: int) -> list[int]:
+    def _similar(self, text: Text, exclude: int) -> list[int]:
         """Rows similar to ``text``, most similar first (lower id first on equal scores)."""
-        return [obs_id for _, obs_id in self._scored(text, tokens, exclude)]
+        self._sync()  # the order too may have changed
+        tokens, prefix = self._analyse(text)
+        return [obs_id for _, obs_id in self._scored(text, tokens, exclude, prefix)]
+
+    def _analyse(self, text: Text) -> tuple[frozenset[int], list[int]]:
+        """The token set of ``text`` and its prefix under the current order."""
+        tokens = similarity.token_ids(similarity.word_set(text.title, text.content))
+        return tokens, similarity.prefix(tokens, self._rank, self.threshold, ELL)
 
     def _scored(
-        self, text: Text, tokens: frozenset[int], exclude: int, probe: list[int] | None = None
+        self, text: Text, tokens: frozenset[int], exclude: int, probe: list[int]
     ) -> list[tuple[float, int]]:
-        """``(-jaccard, obs_id)`` of the rows similar to ``text``, ascending (``probe``: the
-        prefix of ``tokens``, if known)."""
+        """``(-jaccard, obs_id)`` of the rows similar to ``text`` (``tokens``, whose prefix
+        is ``probe``), ascending. The caller has called ``_sync`` since making ``probe``."""
         topic_key = text.topic_key
-        if probe is None:
-            probe = similarity.prefix(tokens, self._rank, self.threshold, ELL)
         if not probe:
             return []
         low, high = similarity.length_bounds(len(tokens), self.threshold)
         needed = similarity.shared_needed(len(tokens), self.threshold, ELL)
-        self._sync()
         candidates = self._postings.shared(probe, needed)
         rows: list[tuple[int, str | None, bytes]] = []
         for start in range(0, len(candidates), _IN_CHUNK):
@@ -385,8 +397,7 @@ class SimilarityIndex:
         self._sync()
 
     def _probe(self, text: Text) -> Probe:
-        tokens = _words(text)
-        prefix = similarity.prefix(tokens, self._rank, self.threshold, ELL)
+        tokens, prefix = self._analyse(text)
         needed = similarity.shared_needed(len(tokens), self.threshold, ELL)
         exact = tuple(self._exact(text, 0))
         similar = tuple(self._scored(text, tokens, 0, prefix))
@@ -447,6 +458,8 @@ class SimilarityIndex:
             self._postings.clear()
             self._invalidate()
             self._known = gen
+            if self._meta("index_order") != self._order_id:  # another connection rebuilt it
+                self._load_order()
 
     def _changed(self) -> None:
         """After this object's own change, whose effects it has applied in memory."""
@@ -454,7 +467,3 @@ class SimilarityIndex:
 
     def _read_gen(self) -> int:
         return int(self._conn.execute("SELECT n FROM sync_index_gen WHERE id = 1").fetchone()[0])
-
-
-def _words(text: Text) -> frozenset[int]:
-    return similarity.token_ids(similarity.word_set(text.title, text.content))

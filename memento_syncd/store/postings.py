@@ -2,19 +2,19 @@
 
 A near-twin probe counts, for each row, how many of the probe's prefix tokens the row's
 indexed prefix holds. In SQL that is a ``GROUP BY`` over a few thousand postings per
-probe; over arrays in memory it is a C-speed ``Counter``, a few times faster once the
-tokens are loaded. A token's postings are read the first time a probe needs them, so a
-small pull loads little; the owner keeps them in step with its own changes and empties
-them when another connection changed the index.
+probe; over arrays in memory it is one numpy sort (``similarity.in_at_least``), about
+fifteen times faster than a ``Counter``. A token's postings are read the first time a
+probe needs them, so a small pull loads little; the owner keeps them in step with its
+own changes and empties them when another connection changed the index.
 """
 
 from __future__ import annotations
 
-import itertools
 import sqlite3
 from array import array
-from collections import Counter
 from collections.abc import Iterable
+
+from memento_syncd.core import similarity
 
 # 4 bytes a posting (8 for row ids past 2**31): 6 million postings, what 220,000 rows of
 # ~1 KB hold, take ~24 MB. Once full, a token not loaded yet is read for the probe that
@@ -44,10 +44,7 @@ class Postings:
 
     def shared(self, tokens: Iterable[int], needed: int) -> list[int]:
         """The rows whose indexed prefix holds at least ``needed`` of ``tokens``."""
-        counts = Counter(itertools.chain.from_iterable(map(self._load, tokens)))
-        if needed <= 1:
-            return list(counts)
-        return [obs_id for obs_id, count in counts.items() if count >= needed]
+        return similarity.in_at_least([self._load(token) for token in tokens], needed)
 
     def added(self, obs_id: int, tokens: Iterable[int]) -> None:
         """A row was indexed under these prefix tokens."""

@@ -15,6 +15,7 @@ class MementoSyncd < Formula
   license "MIT"
 
   depends_on "python@3.11"
+  depends_on "numpy"
 
   resource "aiohappyeyeballs" do
     url "https://files.pythonhosted.org/packages/ce/f4/eec0465c2f67b2664688d0240b3212d5196fd89e741df67ddb81f8d35658/aiohappyeyeballs-2.7.1.tar.gz"

@@ -42,6 +42,9 @@ FORMULA = ROOT / "packaging" / "homebrew" / "memento-syncd.rb"
 PYTHON_FORMULA = "python@3.11"
 PYTHON_VERSION = (3, 11)
 SHA256_PLACEHOLDER = "REPLACE_WITH_SHA256_OF_THE_RELEASED_SDIST"
+# Distributions Homebrew provides as formulae of its own: a `depends_on`, not a resource
+# (numpy is built there against Homebrew's BLAS, and `brew audit` asks for the formula).
+BREWED = {"numpy": "numpy"}
 SDIST_URL = (
     "https://files.pythonhosted.org/packages/source/m/memento-syncd/memento_syncd-{version}.tar.gz"
 )
@@ -94,6 +97,7 @@ def render(project: dict[str, Any], sha256: str, resources: list[tuple[str, str,
         f'  resource "{name}" do\n    url "{url}"\n    sha256 "{digest}"\n  end\n\n'
         for name, url, digest in resources
     )
+    brewed = "".join(f'  depends_on "{formula}"\n' for formula in sorted(BREWED.values()))
     return f"""# Homebrew formula for memento-syncd, generated from pyproject.toml and PyPI by
 # packaging/homebrew/update_formula.py: edit that script, not this file, and run it again
 # when a dependency changes (tests/packaging checks the resources against pyproject.toml).
@@ -111,7 +115,7 @@ class MementoSyncd < Formula
   license "{project["license"]["text"]}"
 
   depends_on "{PYTHON_FORMULA}"
-
+{brewed}
 {blocks}  def install
     virtualenv_install_with_resources
   end
@@ -149,7 +153,7 @@ def main() -> int:
     sha256 = SHA256_PLACEHOLDER
     if args.sdist is not None:
         sha256 = hashlib.sha256(args.sdist.read_bytes()).hexdigest()
-    pinned = resolve(list(project["dependencies"]))
+    pinned = [(n, v) for n, v in resolve(list(project["dependencies"])) if n not in BREWED]
     resources = [(name, *pypi_sdist(name, version)) for name, version in pinned]
     args.output.write_text(render(project, sha256, resources))
     print(f"wrote {args.output} with {len(resources)} resources")

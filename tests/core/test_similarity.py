@@ -6,12 +6,13 @@ import hashlib
 import math
 import re
 import unicodedata
+from array import array
 from collections import Counter
 from decimal import Decimal
 from fractions import Fraction
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from memento_syncd.core.similarity import (
@@ -21,6 +22,7 @@ from memento_syncd.core.similarity import (
     Threshold,
     brute_force_best_match,
     exact_threshold,
+    in_at_least,
     is_similar,
     jaccard,
     length_bounds,
@@ -343,6 +345,23 @@ def test_prefix_takes_the_leading_tokens() -> None:
     assert prefix(tokens, {}, 0.85) == [0, 1, 2, 3]
     assert prefix(tokens, {0: 9, 1: 9}, 0.85) == [2, 3, 4, 5]
     assert prefix([], {}, 0.85) == []
+
+
+posting_lists = st.lists(st.sets(st.integers(0, 40), max_size=25), max_size=8)
+
+
+@given(posting_lists, st.integers(0, 5), st.booleans())
+@example([{0, 1, 2}], 5, False)  # fewer values than needed at all
+@PROPERTY
+def test_in_at_least_counts_like_a_counter(lists: list[set[int]], needed: int, wide: bool) -> None:
+    """in_at_least gives the values held by at least ``needed`` lists, ascending."""
+    arrays = [  # with ``wide``, every other list holds 8-byte ids, as past 2**31 rows
+        array("q", sorted(v + 2**40 for v in values)) if wide and n % 2 else array("i", values)
+        for n, values in enumerate(lists)
+    ]
+    counts = Counter(v for a in arrays for v in a)
+    expected = sorted(v for v, n in counts.items() if n >= max(1, needed))
+    assert in_at_least(arrays, needed) == expected
 
 
 @given(larger_sets, st.data(), st.integers(1, 100))

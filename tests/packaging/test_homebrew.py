@@ -45,6 +45,12 @@ def resources() -> dict[str, str]:
     return found
 
 
+def brewed() -> set[str]:
+    """Dependencies the formula takes from Homebrew formulae (``depends_on``), not resources."""
+    found = set(re.findall(r'^  depends_on "([^"@]+)"$', formula(), re.M))
+    return {canonicalize_name(name) for name in found}
+
+
 def runtime_closure() -> set[str]:
     """Every distribution the runtime dependencies pull in, as installed here."""
     seen: set[str] = set()
@@ -96,13 +102,17 @@ def test_resources_satisfy_pyproject() -> None:
     for spec in PROJECT["dependencies"]:
         requirement = Requirement(spec)
         name = canonicalize_name(requirement.name)
+        if name in brewed():
+            continue
         assert name in found, f"{name} has no resource: run packaging/homebrew/update_formula.py"
         assert requirement.specifier.contains(found[name]), (name, found[name], spec)
 
 
 def test_resources_cover_the_dependency_tree() -> None:
-    """The resources are exactly the runtime dependencies and what they pull in."""
-    assert set(resources()) == runtime_closure()
+    """The resources and brewed formulae are exactly the runtime dependencies and what they
+    pull in, with nothing twice."""
+    assert set(resources()) | brewed() == runtime_closure()
+    assert not set(resources()) & brewed()
     assert formula().count('  resource "') == len(resources())  # none malformed
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import tempfile
 from contextlib import closing
@@ -23,7 +24,7 @@ contents = st.lists(st.sampled_from(WORDS), min_size=1, max_size=8).map(" ".join
 steps = st.lists(
     st.tuples(
         st.integers(0, 1),
-        st.sampled_from(["put", "remove", "probe"]),
+        st.sampled_from(["put", "remove", "probe", "rebuild"]),
         st.integers(0, 5),
         contents,
         st.booleans(),
@@ -59,6 +60,8 @@ def _change(
     conn.execute("BEGIN IMMEDIATE")
     if action == "put":
         index.put(row, _text(content))
+    elif action == "rebuild":  # a new token order, from the rows' frequencies
+        index.rebuild()
     else:
         index.remove(row)
     conn.execute("COMMIT" if commit else "ROLLBACK")
@@ -79,7 +82,8 @@ def _rows(conn: sqlite3.Connection) -> list[int]:
 def test_probes_see_every_committed_change_of_either_connection(
     plan: list[tuple[int, str, int, str, bool]], limit: int
 ) -> None:
-    """Two connections change and probe the index in turn: each probe answers as brute force."""
+    """Two connections change, re-order and probe the index in turn: each probe answers as
+    brute force."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "memento.db"
         with closing(connect(path)) as first, closing(connect(path)) as second:
@@ -98,7 +102,7 @@ def test_probes_see_every_committed_change_of_either_connection(
                     continue
                 if action == "put":
                     model[ids[row]] = content
-                else:
+                elif action == "remove":
                     model.pop(ids[row], None)
 
 
@@ -151,3 +155,28 @@ def test_row_ids_past_two_to_the_31_are_kept_exactly(tmp_path: Path) -> None:
         assert sorted(postings.shared([token], 1)) == [1, 2**40]
         conn.execute("INSERT INTO sync_prefix (token, obs_id) VALUES (8, ?)", (2**40,))
         assert postings.shared([8], 1) == [2**40]
+
+
+def test_a_connection_follows_an_order_rebuilt_by_another(tmp_path: Path) -> None:
+    """Rows one connection indexes after another rebuilt the token order stay findable there."""
+    words = [f"w{n}" for n in range(400)]
+    rng = random.Random(7)  # noqa: S311 - reproducible test data, not a secret
+    path = tmp_path / "memento.db"
+    with closing(connect(path)) as old, closing(connect(path)) as new:
+        stale = SimilarityIndex(old, 0.85)  # reads the order before the rebuild below
+        fresh = SimilarityIndex(new, 0.85)
+        with write(new):
+            for obs_id in range(1, 300):
+                fresh.put(obs_id, _text(" ".join(rng.sample(words, 40))))
+            fresh.rebuild()
+        missed = []
+        for obs_id in range(1000, 1040):
+            content = rng.sample(words, 60)
+            with write(old):
+                stale.put(obs_id, _text(" ".join(content)))
+            near = _text(" ".join([*content[:59], "other"]))  # Jaccard 59/61
+            if fresh.find_twin(near) != Twin(obs_id, "similar"):
+                missed.append(obs_id)
+            with write(old):
+                stale.remove(obs_id)
+        assert missed == []
