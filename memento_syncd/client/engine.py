@@ -18,7 +18,7 @@ from memento_syncd.core.conflicts import Strategy
 from memento_syncd.core.errors import InvalidInput
 from memento_syncd.core.timestamps import format_timestamp
 from memento_syncd.core.wire import check_identifier
-from memento_syncd.store import outbox, reseed, rows, twins
+from memento_syncd.store import outbox, posting_rows, reseed, rows, twins
 from memento_syncd.store.db import applying, write
 from memento_syncd.store.inbox import SLICE_GAP_SECONDS, SLICE_SECONDS, apply_page
 from memento_syncd.store.index import SimilarityIndex
@@ -185,6 +185,11 @@ class SyncEngine:
             if left > 0:
                 await asyncio.sleep(SLICE_GAP_SECONDS)  # the application's writes go in here
         await self.db.run(_rebuild_if_due, index, rebuild_limit)
+        more = await self.db.run(posting_rows.compact_due) is not None
+        while more:  # stored postings of older buckets merged, in slices
+            more = await self.db.run(_compact_slice)
+            if more:
+                await asyncio.sleep(SLICE_GAP_SECONDS)
 
     async def _rejoin(self, ctx: Context, report: Report) -> None:
         """Fold rows pushed since the last pull that became twins of others (store.twins)."""
@@ -226,6 +231,11 @@ def _count_dirty(conn: sqlite3.Connection) -> int:
 def _index_slice(conn: sqlite3.Connection, index: SimilarityIndex) -> int:
     with write(conn):
         return index.refresh_dirty(limit=500, seconds=SLICE_SECONDS)
+
+
+def _compact_slice(conn: sqlite3.Connection) -> bool:
+    with write(conn):
+        return posting_rows.compact(conn, SLICE_SECONDS)
 
 
 def _rebuild_if_due(

@@ -1,7 +1,8 @@
 """The persistent similarity index: word sets and their prefixes for exact near-twin search.
 
-Each live observation has its token set in ``sync_sets`` and the prefix of that set
-(under the frozen order of ``sync_vocab``: rarer tokens first) in ``sync_prefix``. Any
+Each live observation has its token set in ``sync_sets``, with the prefix of that set
+(under the frozen order of ``sync_vocab``: rarer tokens first), and the prefix tokens'
+postings in ``sync_postings`` (``store.postings``). Any
 pair whose Jaccard similarity reaches the threshold shares prefix tokens, so a probe
 looks only at rows sharing enough of its own prefix tokens, of a compatible size, then
 checks each candidate exactly. Tokens first seen after the order was frozen rank as
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 
 from memento_syncd.core import similarity
 from memento_syncd.core.hashing import content_hash
+from memento_syncd.store import posting_rows
 from memento_syncd.store.postings import Postings
 
 # Prefixes are "l-prefixes" (see core.similarity.prefix_length): a candidate must share
@@ -49,6 +51,8 @@ _FREEZE_MIN_ROWS = 1000
 _LOG_LIMIT = 500
 # Candidate rows are read in chunks of this many ids (SQLite's host-parameter limit).
 _IN_CHUNK = 500
+_TOKEN_MASK = (1 << 63) - 1
+_KEYS_LIMIT = 1 << 17  # memoised sort keys (a few MB at most)
 # Set (to anything) in the test suite: every prepared answer used is compared with a
 # fresh look-up, and a difference raises AssertionError.
 CHECK_PROBES = bool(os.environ.get("MEMENTO_SYNCD_CHECK_PROBES"))
@@ -133,6 +137,7 @@ class SimilarityIndex:
         """Read the frozen token order (and which rebuild froze it) from the database."""
         self._order_id = self._meta("index_order")
         self._rank = similarity.Ranks(self._conn.execute("SELECT token, rank FROM sync_vocab"))
+        self._keys: dict[int, int] = {}  # see _prefix
 
     def size(self) -> int:
         """How many rows are indexed."""
@@ -189,17 +194,22 @@ class SimilarityIndex:
         conn.execute("DELETE FROM sync_vocab")
         conn.executemany("INSERT INTO sync_vocab (token, rank) VALUES (?, ?)", frequency.items())
         self._rank = similarity.Ranks(frequency)
+        self._keys = {}
         self._order_id = uuid.uuid4().hex  # other connections reload the order when it moves
         self._invalidate()
         self._postings.clear()
-        conn.execute("DELETE FROM sync_prefix")
+        prefixes = [
+            (obs_id, similarity.prefix(_unpack(blob), self._rank, self.threshold, ELL))
+            for obs_id, blob in sorted(sets)
+        ]
         conn.executemany(
-            "INSERT INTO sync_prefix (token, obs_id) VALUES (?, ?)",
-            (
-                (token, obs_id)
-                for obs_id, blob in sets
-                for token in similarity.prefix(_unpack(blob), self._rank, self.threshold, ELL)
-            ),
+            "UPDATE sync_sets SET prefix = ? WHERE obs_id = ?",
+            ((posting_rows.pack(prefix), obs_id) for obs_id, prefix in prefixes),
+        )
+        conn.execute("DELETE FROM sync_postings")
+        conn.executemany(
+            "INSERT INTO sync_postings (bucket, token, ids) VALUES (?, ?, ?)",
+            posting_rows.grouped(prefixes),
         )
         conn.executemany(
             "INSERT OR REPLACE INTO sync_meta (key, value) VALUES (?, ?)",
@@ -239,11 +249,13 @@ class SimilarityIndex:
     def remove(self, obs_id: int) -> None:
         """Forget a row (deleted or gone)."""
         self._sync()  # before this object changes anything
-        if self._postings:
-            query = "SELECT token FROM sync_prefix WHERE obs_id = ?"
-            self._postings.removed(obs_id, [t for (t,) in self._conn.execute(query, (obs_id,))])
-        self._conn.execute("DELETE FROM sync_sets WHERE obs_id = ?", (obs_id,))
-        self._conn.execute("DELETE FROM sync_prefix WHERE obs_id = ?", (obs_id,))
+        query = "SELECT prefix FROM sync_sets WHERE obs_id = ?"
+        row = self._conn.execute(query, (obs_id,)).fetchone()
+        if row is not None:
+            prefix = posting_rows.unpack(row[0])
+            self._postings.removed(obs_id, prefix)
+            posting_rows.store_removed(self._conn, obs_id, prefix)
+            self._conn.execute("DELETE FROM sync_sets WHERE obs_id = ?", (obs_id,))
         self._record(obs_id, None)
         self._changed()
 
@@ -268,16 +280,14 @@ class SimilarityIndex:
             )
             self._rank.update(dict.fromkeys(new, 0))
         if prefix is None:
-            prefix = similarity.prefix(tokens, self._rank, self.threshold, ELL)
+            prefix = self._prefix(tokens)
         self._conn.execute(
-            "INSERT INTO sync_sets (obs_id, project, scope, topic_key, content_hash, size, tokens)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sync_sets (obs_id, project, scope, topic_key, content_hash, size, tokens,"
+            " prefix) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (obs_id, text.project, text.scope, text.topic_key, digest, len(tokens),
-             _pack(tokens)),
+             _pack(tokens), posting_rows.pack(prefix)),
         )  # fmt: skip
-        self._conn.executemany(
-            "INSERT INTO sync_prefix (token, obs_id) VALUES (?, ?)", ((t, obs_id) for t in prefix)
-        )
+        posting_rows.store_added(self._conn, obs_id, prefix)
         self._postings.added(obs_id, prefix)
         if self._log is not None:
             scope, topic_key, shown = text.scope, text.topic_key, frozenset(prefix)
@@ -332,7 +342,25 @@ class SimilarityIndex:
     def _analyse(self, text: Text) -> tuple[frozenset[int], list[int]]:
         """The token set of ``text`` and its prefix under the current order."""
         tokens = similarity.token_ids(similarity.word_set(text.title, text.content))
-        return tokens, similarity.prefix(tokens, self._rank, self.threshold, ELL)
+        return tokens, self._prefix(tokens)
+
+    def _prefix(self, tokens: frozenset[int]) -> list[int]:
+        """``similarity.prefix(tokens, rank, threshold, ELL)``, sorting plain ints.
+
+        A token's sort key ``rank << 63 | token`` orders as ``(rank, token)`` does (token
+        ids are below 2**63) and is memoised: the ranks only gain tokens of rank 0, which
+        they ranked already, until ``rebuild`` or ``_load_order`` starts a new memo.
+        """
+        try:
+            keys = sorted(map(self._keys.__getitem__, tokens))
+        except KeyError:
+            if len(self._keys) > _KEYS_LIMIT:
+                self._keys.clear()
+            for token in tokens:
+                self._keys[token] = self._rank[token] << 63 | token
+            keys = sorted(map(self._keys.__getitem__, tokens))
+        del keys[similarity.prefix_length(len(keys), self.threshold, ELL) :]
+        return [key & _TOKEN_MASK for key in keys]
 
     def _scored(
         self, text: Text, tokens: frozenset[int], exclude: int, probe: list[int]

@@ -1,4 +1,4 @@
-"""The similarity index's prefix postings held in memory, read from ``sync_prefix`` lazily.
+"""The similarity index's prefix postings held in memory, read from ``sync_postings`` lazily.
 
 A near-twin probe counts, for each row, how many of the probe's prefix tokens the row's
 indexed prefix holds. In SQL that is a ``GROUP BY`` over a few thousand postings per
@@ -15,6 +15,7 @@ from array import array
 from collections.abc import Iterable
 
 from memento_syncd.core import similarity
+from memento_syncd.store.posting_rows import stored
 
 # 4 bytes a posting (8 for row ids past 2**31): 6 million postings, what 220,000 rows of
 # ~1 KB hold, take ~24 MB. Once full, a token not loaded yet is read for the probe that
@@ -78,17 +79,19 @@ class Postings:
     def _load(self, token: int) -> array[int]:
         found = self._lists.get(token)
         if found is None:
-            rows = self._conn.execute("SELECT obs_id FROM sync_prefix WHERE token = ?", (token,))
-            found = _ids([obs_id for (obs_id,) in rows])
+            found = _narrow(b"".join(stored(self._conn, token)))
             if self._size + len(found) <= self._limit:  # else read for this probe only
                 self._lists[token] = found
                 self._size += len(found)
         return found
 
 
-def _ids(values: list[int]) -> array[int]:
-    """Row ids as 4-byte integers, or 8-byte ones if any needs it."""
-    try:
-        return array("i", values)
-    except OverflowError:
-        return array("q", values)
+def _narrow(blob: bytes) -> array[int]:
+    """The row ids of stored blobs as 4-byte integers, or 8-byte ones if any needs it."""
+    import numpy as np  # loaded already: a process that reads postings probes
+
+    values = np.frombuffer(blob, dtype="<i8")
+    narrow = values.size == 0 or (values.max() < 2**31 and values.min() >= -(2**31))
+    found = array("i" if narrow else "q")
+    found.frombytes(values.astype(np.int32 if narrow else np.int64).tobytes())
+    return found

@@ -5,12 +5,15 @@ from __future__ import annotations
 import io
 import re
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from memento_syncd.cli.progress import ProgressLine
 from memento_syncd.store.db import LocalStoreBusy, LocalStoreError, applying, connect, write
+from memento_syncd.store.index import SimilarityIndex, Text, Twin
+from memento_syncd.store.schema import APP_TABLE, MIGRATIONS
 
 
 def test_opening_creates_the_app_table_and_keeps_existing_rows(tmp_path: Path) -> None:
@@ -95,3 +98,38 @@ def test_progress_shows_on_a_terminal_only_for_big_transfers() -> None:
     quiet = ProgressLine(pipe)
     quiet("pull p", 5000, None)
     assert pipe.getvalue() == ""
+
+
+def test_an_index_of_schema_3_is_rebuilt_from_the_rows(tmp_path: Path) -> None:
+    """Upgrading a schema-3 database drops its row-per-posting index and indexes every row
+    again, after which near twins are found as before."""
+    path = tmp_path / "memento.db"
+    with closing(sqlite3.connect(path, isolation_level=None)) as old:
+        old.execute(APP_TABLE)
+        old.execute("CREATE TABLE sync_meta (key TEXT PRIMARY KEY, value TEXT)")
+        for statement in (s for migration in MIGRATIONS[:3] for s in migration):
+            old.execute(statement)
+        old.execute("INSERT INTO sync_meta (key, value) VALUES ('schema', '3')")
+        old.executemany(
+            "INSERT INTO observations (project, type, title, content, created_at, updated_at)"
+            " VALUES ('p', 'note', 't', ?, 'x', 'x')",
+            [("alpha beta gamma delta epsilon",), ("one two three",)],
+        )
+        old.execute("DELETE FROM sync_dirty")  # as if schema 3 had indexed them
+        old.execute(
+            "INSERT INTO sync_sets (obs_id, project, scope, content_hash, size, tokens)"
+            " VALUES (1, 'p', 'project', 'h', 5, x'00')"
+        )
+        old.execute("INSERT INTO sync_prefix (token, obs_id) VALUES (42, 1)")
+    with closing(connect(path)) as conn:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+        assert "sync_prefix" not in tables
+        assert "sync_postings" in tables
+        assert conn.execute("SELECT count(*) FROM sync_sets").fetchone() == (0,)
+        dirty = [obs_id for (obs_id,) in conn.execute("SELECT obs_id FROM sync_dirty")]
+        assert dirty == [1, 2]
+        index = SimilarityIndex(conn, 0.5)
+        with write(conn):
+            assert index.refresh_dirty() == 2
+        near = Text("p", "project", None, "t", "alpha beta gamma delta zeta")
+        assert index.find_twin(near) == Twin(1, "similar")

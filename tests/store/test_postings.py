@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import sqlite3
 import tempfile
+from collections import Counter
 from contextlib import closing
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from hypothesis import strategies as st
 from memento_syncd.core import similarity
 from memento_syncd.core.hashing import content_hash
 from memento_syncd.store.db import connect, write
-from memento_syncd.store.index import SimilarityIndex, Text, Twin
+from memento_syncd.store.index import ELL, SimilarityIndex, Text, Twin
+from memento_syncd.store.posting_rows import compact, store_added, store_removed, unpack
 from memento_syncd.store.postings import Postings
 
 THRESHOLD = 0.5
@@ -128,8 +130,10 @@ def test_a_full_cache_keeps_what_it_holds_complete(tmp_path: Path) -> None:
         with write(conn):
             for n, row in enumerate(rows):
                 index.put(row, _text(f"shared words here row{n}"))
-        counts = conn.execute("SELECT token, count(*) FROM sync_prefix GROUP BY token")
-        by_size = sorted(counts.fetchall(), key=lambda found: (-found[1], found[0]))
+        counts = Counter(
+            t for (p,) in conn.execute("SELECT prefix FROM sync_sets") for t in unpack(p)
+        )
+        by_size = sorted(counts.items(), key=lambda found: (-found[1], found[0]))
         (big, big_count), (small, small_count) = by_size[0], by_size[-1]
         assert big_count == len(rows)
         assert small_count == 1
@@ -149,12 +153,13 @@ def test_row_ids_past_two_to_the_31_are_kept_exactly(tmp_path: Path) -> None:
     with closing(connect(tmp_path / "memento.db")) as conn:
         postings = Postings(conn)
         token = 7
-        conn.execute("INSERT INTO sync_prefix (token, obs_id) VALUES (?, 1)", (token,))
+        store_added(conn, 1, [token])
         assert postings.shared([token], 1) == [1]
         postings.added(2**40, [token])
         assert sorted(postings.shared([token], 1)) == [1, 2**40]
-        conn.execute("INSERT INTO sync_prefix (token, obs_id) VALUES (8, ?)", (2**40,))
-        assert postings.shared([8], 1) == [2**40]
+        store_added(conn, 2**40, [8])
+        store_added(conn, 3, [8])
+        assert postings.shared([8], 1) == [3, 2**40]
 
 
 def test_a_connection_follows_an_order_rebuilt_by_another(tmp_path: Path) -> None:
@@ -180,3 +185,71 @@ def test_a_connection_follows_an_order_rebuilt_by_another(tmp_path: Path) -> Non
             with write(old):
                 stale.remove(obs_id)
         assert missed == []
+
+
+stored_changes = st.lists(
+    st.tuples(
+        st.sampled_from(["add", "remove", "compact"]),
+        st.sampled_from([1, 2, 4095, 4096, 4097, 9000, 30_000, 2**31 + 5, 2**40]),  # buckets
+        st.sets(st.sampled_from([3, 7, 11, -(2**63), 2**63 - 1]), max_size=4),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(stored_changes, st.sampled_from(["UTF-8", "UTF-16le", "UTF-16be"]))
+def test_stored_postings_follow_adds_and_removes(
+    changes: list[tuple[str, int, set[int]]], encoding: str
+) -> None:
+    """sync_postings holds, per token, exactly the rows added and not removed since, byte
+    for byte in any database encoding (the application chooses it), compacted or not."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "memento.db"
+        with closing(sqlite3.connect(path)) as app:
+            app.execute(f"PRAGMA encoding = '{encoding}'")
+            app.execute("CREATE TABLE made (x)")
+        with closing(connect(path)) as conn, write(conn):
+            model: dict[int, set[int]] = {}
+            for action, obs_id, tokens in changes:
+                if action == "compact":
+                    while compact(conn, 0.0):
+                        pass
+                    continue
+                for token in tokens:
+                    if action == "add":
+                        model.setdefault(token, set()).add(obs_id)
+                    else:
+                        model.get(token, set()).discard(obs_id)
+                if action == "add":  # as the index does: a row is added only where it is not yet
+                    new = {t for t in tokens if obs_id not in _stored(conn, t)}
+                    store_added(conn, obs_id, new)
+                else:
+                    store_removed(conn, obs_id, tokens)
+            for token in (3, 7, 11, -(2**63), 2**63 - 1):
+                assert sorted(_stored(conn, token)) == sorted(model.get(token, ()))
+                assert Postings(conn).shared([token], 1) == sorted(model.get(token, ()))
+
+
+def _stored(conn: sqlite3.Connection, token: int) -> list[int]:
+    blobs = conn.execute("SELECT ids FROM sync_postings WHERE token = ?", (token,))
+    return [obs_id for (blob,) in blobs for obs_id in unpack(blob)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.frozensets(st.integers(0, 2**63 - 1), max_size=40), min_size=1, max_size=5),
+    st.dictionaries(st.integers(0, 2**63 - 1), st.integers(0, 10**6), max_size=30),
+)
+def test_memoised_sort_keys_give_the_prefix_of_the_order(
+    sets: list[frozenset[int]], ranks: dict[int, int]
+) -> None:
+    """The index's prefix (memoised sort keys) is similarity.prefix under its ranks, also
+    for tokens the ranks gain at rank 0 afterwards."""
+    with tempfile.TemporaryDirectory() as tmp, closing(connect(Path(tmp) / "m.db")) as conn:
+        index = SimilarityIndex(conn, 0.85)
+        for token, rank in ranks.items():  # as a rebuild would leave them
+            index._rank[token] = rank
+        for tokens in sets + sets:  # the second time from the memo
+            assert index._prefix(tokens) == similarity.prefix(tokens, index._rank, 0.85, ELL)
+            index._rank.update(dict.fromkeys(tokens - index._rank.keys(), 0))  # as put does

@@ -1,0 +1,159 @@
+"""The similarity index's prefix postings as stored: blobs of row ids in ``sync_postings``.
+
+A token's postings are blobs of 8-byte little-endian row ids, one table row per token and
+bucket of 4,096 consecutive row ids, keyed ``(bucket, token)``. Indexing new rows, whose
+ids grow, appends to the rows of the newest bucket, which sit together: a short
+transaction rewrites a few hundred pages, not one random page per posting as a row per
+(token, row id) did. Reading a token back reads one row per bucket it occurs in, so the
+rows of older buckets are merged, a slice at a time, into one row per token (bucket
+``SEALED``) once a few buckets have filled (``compact``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import time
+from array import array
+from collections.abc import Iterable, Iterator
+
+# A stored postings row holds the ids of one token among 4,096 consecutive row ids.
+BUCKET_BITS = 12
+# The bucket of a token's merged postings, older buckets' ids together.
+SEALED = -1
+# Older buckets are merged once at least this many have filled.
+COMPACT_AFTER = 4
+# Tokens merged per statement batch of a compaction slice.
+_COMPACT_BATCH = 200
+_SWAP = sys.byteorder != "little"  # blobs are little-endian on every machine
+
+
+def stored(conn: sqlite3.Connection, token: int) -> list[bytes]:
+    """The stored blobs of ``token``'s postings (sealed and per bucket)."""
+    rows = conn.execute("SELECT ids FROM sync_postings WHERE token = ?", (token,))
+    return [blob for (blob,) in rows]
+
+
+def pack(values: Iterable[int]) -> bytes:
+    """Integers (row ids, token ids) as a blob of 8-byte little-endian signed integers."""
+    packed = array("q", values)
+    if _SWAP:
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def unpack(blob: bytes | None) -> array[int]:
+    """The integers of a ``pack`` blob (none for NULL)."""
+    values = array("q")
+    if blob:
+        values.frombytes(blob)
+        if _SWAP:
+            values.byteswap()
+    return values
+
+
+def store_added(conn: sqlite3.Connection, obs_id: int, tokens: Iterable[int]) -> None:
+    """Record in ``sync_postings`` that row ``obs_id`` is indexed under ``tokens``."""
+    blob, bucket = pack((obs_id,)), obs_id >> BUCKET_BITS
+    conn.executemany(
+        # ``||`` joins two blobs byte for byte (as text, whatever the database encoding);
+        # the cast makes the result a blob again. An update in place leaves the token
+        # index alone.
+        "INSERT INTO sync_postings (bucket, token, ids) VALUES (?, ?, ?)"
+        " ON CONFLICT (bucket, token) DO UPDATE SET ids = CAST(ids || excluded.ids AS BLOB)",
+        ((bucket, token, blob) for token in tokens),
+    )
+
+
+def store_removed(conn: sqlite3.Connection, obs_id: int, tokens: Iterable[int]) -> None:
+    """Take row ``obs_id`` out of the stored postings of ``tokens`` (its bucket's or sealed)."""
+    for token in tokens:
+        for key in ((obs_id >> BUCKET_BITS, token), (SEALED, token)):
+            row = conn.execute(
+                "SELECT ids FROM sync_postings WHERE bucket = ? AND token = ?", key
+            ).fetchone()
+            ids = unpack(None if row is None else row[0])
+            if obs_id not in ids:
+                continue
+            while obs_id in ids:
+                ids.remove(obs_id)
+            if ids:
+                update = "UPDATE sync_postings SET ids = ? WHERE bucket = ? AND token = ?"
+                conn.execute(update, (pack(ids), *key))
+            else:
+                conn.execute("DELETE FROM sync_postings WHERE bucket = ? AND token = ?", key)
+
+
+def grouped(prefixes: Iterable[tuple[int, Iterable[int]]]) -> Iterator[tuple[int, int, bytes]]:
+    """``(bucket, token, ids)`` rows of ``sync_postings`` for ``(obs_id, prefix)`` pairs given
+    in ascending ``obs_id`` order, one bucket held in memory at a time."""
+    current: int | None = None
+    held: dict[int, array[int]] = {}
+    for obs_id, prefix in prefixes:
+        bucket = obs_id >> BUCKET_BITS
+        if bucket != current:
+            yield from _bucket_rows(current, held)
+            current, held = bucket, {}
+        for token in prefix:
+            held.setdefault(token, array("q")).append(obs_id)
+    yield from _bucket_rows(current, held)
+
+
+def _bucket_rows(
+    bucket: int | None, held: dict[int, array[int]]
+) -> Iterator[tuple[int, int, bytes]]:
+    if bucket is not None:
+        yield from ((bucket, token, pack(ids)) for token, ids in held.items())
+
+
+def compact(conn: sqlite3.Connection, seconds: float) -> bool:
+    """Merge the rows of older buckets into each token's sealed row, for about ``seconds``
+    (at least one batch); returns whether some are left. Inside a write transaction.
+
+    Only when ``COMPACT_AFTER`` buckets older than the newest have rows: the newest takes
+    the appends of new rows. The postings themselves do not change, only how they are
+    stored, so what other connections hold in memory stays right.
+    """
+    newest = compact_due(conn)
+    if newest is None:
+        return False
+    started = time.monotonic()
+    while True:
+        tokens = list(dict.fromkeys(t for (t,) in conn.execute(
+            "SELECT token FROM sync_postings WHERE bucket >= 0 AND bucket < ? LIMIT ?",
+            (newest, _COMPACT_BATCH),
+        )))  # fmt: skip
+        if not tokens:
+            return False
+        for token in tokens:
+            _seal(conn, token, newest)
+        if time.monotonic() - started >= seconds:
+            return True
+
+
+def compact_due(conn: sqlite3.Connection) -> int | None:
+    """The newest bucket if ``COMPACT_AFTER`` older ones have rows to merge, else None."""
+    oldest, newest = conn.execute(
+        "SELECT min(bucket), max(bucket) FROM sync_postings WHERE bucket >= 0"
+    ).fetchone()
+    if oldest is None or newest - oldest < COMPACT_AFTER:
+        return None
+    return int(newest)
+
+
+def _seal(conn: sqlite3.Connection, token: int, newest: int) -> None:
+    """Merge ``token``'s rows of buckets older than ``newest`` into its sealed row."""
+    rows = conn.execute(
+        "SELECT ids FROM sync_postings WHERE token = ? AND bucket < ? ORDER BY bucket",
+        (token, newest),
+    )
+    merged = b"".join(blob for (blob,) in rows)
+    conn.execute(
+        "DELETE FROM sync_postings WHERE token = ? AND bucket >= 0 AND bucket < ?",
+        (token, newest),
+    )
+    conn.execute(
+        "INSERT INTO sync_postings (bucket, token, ids) VALUES (?, ?, ?)"
+        " ON CONFLICT (bucket, token) DO UPDATE SET ids = excluded.ids",
+        (SEALED, token, merged),
+    )
