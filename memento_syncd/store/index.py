@@ -356,8 +356,8 @@ class SimilarityIndex:
         except KeyError:
             if len(self._keys) > _KEYS_LIMIT:
                 self._keys.clear()
-            for token in tokens:
-                self._keys[token] = self._rank[token] << 63 | token
+            rank = self._rank
+            self._keys.update((t, rank[t] << 63 | t) for t in tokens.difference(self._keys))
             keys = sorted(map(self._keys.__getitem__, tokens))
         del keys[similarity.prefix_length(len(keys), self.threshold, ELL) :]
         return [key & _TOKEN_MASK for key in keys]

@@ -26,12 +26,22 @@ COMPACT_AFTER = 4
 # Tokens merged per statement batch of a compaction slice.
 _COMPACT_BATCH = 200
 _SWAP = sys.byteorder != "little"  # blobs are little-endian on every machine
+_IN_CHUNK = 500  # tokens per read (SQLite's host-parameter limit)
 
 
-def stored(conn: sqlite3.Connection, token: int) -> list[bytes]:
-    """The stored blobs of ``token``'s postings (sealed and per bucket)."""
-    rows = conn.execute("SELECT ids FROM sync_postings WHERE token = ?", (token,))
-    return [blob for (blob,) in rows]
+def stored(conn: sqlite3.Connection, tokens: list[int]) -> Iterator[tuple[int, list[bytes]]]:
+    """Each of ``tokens`` with the stored blobs of its postings (sealed and per bucket)."""
+    for start in range(0, len(tokens), _IN_CHUNK):
+        chunk = tokens[start : start + _IN_CHUNK]
+        blobs: dict[int, list[bytes]] = {token: [] for token in chunk}
+        rows = conn.execute(
+            "SELECT token, ids FROM sync_postings"  # noqa: S608 - only '?' marks
+            f" WHERE token IN ({','.join('?' * len(chunk))})",
+            chunk,
+        )
+        for token, blob in rows:
+            blobs[token].append(blob)
+        yield from blobs.items()
 
 
 def pack(values: Iterable[int]) -> bytes:

@@ -45,7 +45,11 @@ class Postings:
 
     def shared(self, tokens: Iterable[int], needed: int) -> list[int]:
         """The rows whose indexed prefix holds at least ``needed`` of ``tokens``."""
-        return similarity.in_at_least([self._load(token) for token in tokens], needed)
+        tokens = list(tokens)
+        lists = self._lists
+        missing = [token for token in tokens if token not in lists]
+        read = self._read(missing) if missing else {}
+        return similarity.in_at_least([read[t] if t in read else lists[t] for t in tokens], needed)
 
     def added(self, obs_id: int, tokens: Iterable[int]) -> None:
         """A row was indexed under these prefix tokens."""
@@ -76,14 +80,14 @@ class Postings:
                     return
                 self._size -= 1
 
-    def _load(self, token: int) -> array[int]:
-        found = self._lists.get(token)
-        if found is None:
-            found = _narrow(b"".join(stored(self._conn, token)))
+    def _read(self, tokens: list[int]) -> dict[int, array[int]]:
+        """Read the postings of ``tokens`` (none loaded), keeping them while they fit."""
+        read = {token: _narrow(b"".join(blobs)) for token, blobs in stored(self._conn, tokens)}
+        for token, found in read.items():
             if self._size + len(found) <= self._limit:  # else read for this probe only
                 self._lists[token] = found
                 self._size += len(found)
-        return found
+        return read
 
 
 def _narrow(blob: bytes) -> array[int]:
