@@ -143,8 +143,9 @@ def compact(conn: sqlite3.Connection, seconds: float) -> bool:
 
 def compact_due(conn: sqlite3.Connection) -> int | None:
     """The newest bucket if ``COMPACT_AFTER`` older ones have rows to merge, else None."""
-    oldest, newest = conn.execute(
-        "SELECT min(bucket), max(bucket) FROM sync_postings WHERE bucket >= 0"
+    oldest, newest = conn.execute(  # apart: each is then one seek, not a scan
+        "SELECT (SELECT min(bucket) FROM sync_postings WHERE bucket >= 0),"
+        " (SELECT max(bucket) FROM sync_postings)"
     ).fetchone()
     if oldest is None or newest - oldest < COMPACT_AFTER:
         return None
