@@ -17,12 +17,13 @@ from collections.abc import Iterable
 from memento_syncd.core import similarity
 from memento_syncd.store.posting_rows import stored
 
-# 4 bytes a posting (8 for row ids past 2**31): 6 million postings, what 220,000 rows of
-# ~1 KB hold, take ~24 MB. Once full, a token not loaded yet is read for the probe that
+# 4 bytes a posting (8 for row ids past 2**31): 4 million postings, what 180,000 rows of
+# ~1 KB hold, take ~16 MB (6 million left a 100,000 pull's client at 97 MB with numpy
+# loaded; a token read again costs one short query now). Once full, a token not loaded yet is read for the probe that
 # needs it but not kept, and a kept token that would grow past the limit is dropped:
 # what is kept is always complete, and emptying everything at once made big pulls
 # reload the same tokens over and over.
-POSTINGS_LIMIT = 6_000_000
+POSTINGS_LIMIT = 4_000_000
 
 
 class Postings:
