@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import math
 import re
 import unicodedata
 from array import array
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from fractions import Fraction
@@ -222,20 +224,33 @@ def ordered(tokens: Iterable[int], rank: Mapping[int, int]) -> list[int]:
     return order
 
 
-def in_at_least(lists: Sequence[array[int]], needed: int) -> list[int]:
+# Below this many values in all, in_at_least counts them with a Counter: a small index
+# (a daemon of a few thousand observations, say) never pays numpy's import (about 50 ms,
+# in the middle of a realtime pull) nor its 18 MB.
+NUMPY_FROM = 1024
+
+
+def in_at_least(
+    lists: Sequence[array[int]], needed: int, numpy_from: int = NUMPY_FROM
+) -> list[int]:
     """Return, ascending, the values found in at least ``needed`` of ``lists`` (at least 1).
 
     Each list must hold a value at most once (posting lists do): a value is then counted
     once per list holding it. Sorting the concatenation puts a value's occurrences side
     by side, so one held ``needed`` times sits ``needed - 1`` places ahead of itself; in
     numpy that is a few microseconds where ``collections.Counter`` over the same few
-    thousand values takes a couple of hundred.
+    thousand values takes a couple of hundred. Fewer than ``numpy_from`` values in all
+    are counted with a ``Counter``.
     """
-    import numpy as np  # here: its 50 ms and 18 MB only for processes that probe
-
     needed = max(1, needed)
-    if sum(map(len, lists)) < needed:
+    total = sum(map(len, lists))
+    if total < needed:
         return []
+    if total < numpy_from:
+        counts = Counter(itertools.chain.from_iterable(lists))
+        return sorted(value for value, count in counts.items() if count >= needed)
+    import numpy as np  # here: only processes with big indexes load it
+
     if all(values.typecode == "i" for values in lists):  # one copy, no per-list work
         flat = np.frombuffer(b"".join(lists), dtype=np.int32)
     else:

@@ -15,14 +15,14 @@ from array import array
 from collections.abc import Iterable
 
 from memento_syncd.core import similarity
-from memento_syncd.store.posting_rows import stored
+from memento_syncd.store.posting_rows import stored, unpack
 
 # 4 bytes a posting (8 for row ids past 2**31): 4 million postings, what 180,000 rows of
 # ~1 KB hold, take ~16 MB (6 million left a 100,000 pull's client at 97 MB with numpy
-# loaded; a token read again costs one short query now). Once full, a token not loaded yet is read for the probe that
-# needs it but not kept, and a kept token that would grow past the limit is dropped:
-# what is kept is always complete, and emptying everything at once made big pulls
-# reload the same tokens over and over.
+# loaded; a token read again costs one short query). Once full, a token not loaded yet
+# is read for the probe that needs it but not kept, and a kept token that would grow
+# past the limit is dropped: what is kept is always complete, and emptying everything
+# at once made big pulls reload the same tokens over and over.
 POSTINGS_LIMIT = 4_000_000
 
 
@@ -93,10 +93,8 @@ class Postings:
 
 def _narrow(blob: bytes) -> array[int]:
     """The row ids of stored blobs as 4-byte integers, or 8-byte ones if any needs it."""
-    import numpy as np  # loaded already: a process that reads postings probes
-
-    values = np.frombuffer(blob, dtype="<i8")
-    narrow = values.size == 0 or (values.max() < 2**31 and values.min() >= -(2**31))
-    found = array("i" if narrow else "q")
-    found.frombytes(values.astype(np.int32 if narrow else np.int64).tobytes())
-    return found
+    values = unpack(blob)
+    try:
+        return array("i", values)
+    except OverflowError:
+        return values

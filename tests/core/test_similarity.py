@@ -350,18 +350,21 @@ def test_prefix_takes_the_leading_tokens() -> None:
 posting_lists = st.lists(st.sets(st.integers(0, 40), max_size=25), max_size=8)
 
 
-@given(posting_lists, st.integers(0, 5), st.booleans())
-@example([{0, 1, 2}], 5, False)  # fewer values than needed at all
+@given(posting_lists, st.integers(0, 5), st.booleans(), st.sampled_from([0, 10**9]))
+@example([{0, 1, 2}], 5, False, 0)  # fewer values than needed at all
 @PROPERTY
-def test_in_at_least_counts_like_a_counter(lists: list[set[int]], needed: int, wide: bool) -> None:
-    """in_at_least gives the values held by at least ``needed`` lists, ascending."""
+def test_in_at_least_counts_like_a_counter(
+    lists: list[set[int]], needed: int, wide: bool, numpy_from: int
+) -> None:
+    """in_at_least gives the values held by at least ``needed`` lists, ascending, counted
+    with numpy or with a Counter."""
     arrays = [  # with ``wide``, every other list holds 8-byte ids, as past 2**31 rows
         array("q", sorted(v + 2**40 for v in values)) if wide and n % 2 else array("i", values)
         for n, values in enumerate(lists)
     ]
     counts = Counter(v for a in arrays for v in a)
     expected = sorted(v for v, n in counts.items() if n >= max(1, needed))
-    assert in_at_least(arrays, needed) == expected
+    assert in_at_least(arrays, needed, numpy_from) == expected
 
 
 @given(larger_sets, st.data(), st.integers(1, 100))
