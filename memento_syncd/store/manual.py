@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
+import time
 from typing import Any
 
 from memento_syncd.core.observation import Observation
 from memento_syncd.store import rows
 from memento_syncd.store.db import applying, write
+from memento_syncd.store.inbox import SLICE_GAP_SECONDS, SLICE_SECONDS
 from memento_syncd.store.index import SimilarityIndex
 from memento_syncd.store.settle import rebase, store_remote, text_of
 
@@ -66,6 +68,8 @@ def resolve_conflict(
     """
     if keep not in KEEP_CHOICES:
         raise ValueError(f"keep must be one of {', '.join(KEEP_CHOICES)}")
+    if keep == "both":
+        catch_up(conn, index)
     with write(conn):
         row = conn.execute(
             "SELECT obs_id, local, remote, remote_version FROM sync_conflicts"
@@ -94,11 +98,21 @@ def resolve_conflict(
         )
 
 
+def catch_up(conn: sqlite3.Connection, index: SimilarityIndex) -> None:
+    """Index the rows waiting for it in short transactions, the application writing in
+    between (after an upgrade that emptied the index, that is every row)."""
+    while True:
+        with write(conn):
+            if index.refresh_dirty(limit=500, seconds=SLICE_SECONDS) == 0:
+                return
+        time.sleep(SLICE_GAP_SECONDS)
+
+
 def _refuse_twins(index: SimilarityIndex, conflict_id: int, local: Observation) -> None:
     """Devices that pull the copy dedup it as any pulled observation: if it has a live twin
     here (the server's version, usually), they would merge it and keep one row where this
     device keeps two. Refuse, so that every device ends with the same observations."""
-    index.refresh_dirty()
+    index.refresh_dirty()  # what the application wrote since catch_up: a few rows at most
     if index.find_twin(text_of(local)) is not None:
         raise TwinsCannotBothStay(
             f"the two versions of conflict {conflict_id} are near twins (dedup would merge"

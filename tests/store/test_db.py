@@ -13,6 +13,7 @@ import pytest
 from memento_syncd.cli.progress import ProgressLine
 from memento_syncd.store.db import LocalStoreBusy, LocalStoreError, applying, connect, write
 from memento_syncd.store.index import SimilarityIndex, Text, Twin
+from memento_syncd.store.manual import catch_up
 from memento_syncd.store.schema import APP_TABLE, MIGRATIONS
 
 
@@ -133,3 +134,22 @@ def test_an_index_of_schema_3_is_rebuilt_from_the_rows(tmp_path: Path) -> None:
             assert index.refresh_dirty() == 2
         near = Text("p", "project", None, "t", "alpha beta gamma delta zeta")
         assert index.find_twin(near) == Twin(1, "similar")
+
+
+def test_catching_up_with_many_unindexed_rows_takes_short_transactions(tmp_path: Path) -> None:
+    """Rows waiting for the index (every row after an upgrade) are indexed 500 at most per
+    transaction before a conflict is resolved, not all in the resolving one."""
+    with closing(connect(tmp_path / "memento.db")) as conn:
+        with write(conn):
+            conn.executemany(
+                "INSERT INTO observations (project, type, title, content, created_at,"
+                " updated_at) VALUES ('p', 'note', 't', ?, 'x', 'x')",
+                [(f"row {n} words",) for n in range(1200)],
+            )
+        commits: list[str] = []
+        conn.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+        catch_up(conn, SimilarityIndex(conn, 0.5))
+        conn.set_trace_callback(None)
+        assert conn.execute("SELECT count(*) FROM sync_dirty").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM sync_sets").fetchone() == (1200,)
+        assert len(commits) >= 3
