@@ -2,7 +2,7 @@
 
 Each live observation has its token set in ``sync_sets``, with the prefix of that set
 (under the frozen order of ``sync_vocab``: rarer tokens first), and the prefix tokens'
-postings in ``sync_postings`` (``store.postings``). Any
+postings in ``sync_postings`` (``store.posting_rows``). Any
 pair whose Jaccard similarity reaches the threshold shares prefix tokens, so a probe
 looks only at rows sharing enough of its own prefix tokens, of a compatible size, then
 checks each candidate exactly. Tokens first seen after the order was frozen rank as
