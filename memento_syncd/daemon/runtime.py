@@ -11,6 +11,7 @@ import contextlib
 import os
 import random
 import signal
+import sqlite3
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -339,8 +340,11 @@ class Daemon:
         async with lock:
             try:
                 reports = await run(project)
-            except SyncFailure as exc:
-                self._failed(what, str(exc))
+            except Exception as exc:
+                # Any failure, even one not foreseen (a database error SQLite raises, say),
+                # is shown and retried with backoff: the loop that asked must live on.
+                if self._failed(what, _describe(exc)) and not isinstance(exc, SyncFailure):
+                    log.exception(f"{what} failed unexpectedly")  # once, not every retry
                 if what == "push":
                     self.request_push()
                 else:
@@ -369,13 +373,15 @@ class Daemon:
         self.request_push()
         self.request_pull(None)
 
-    def _failed(self, what: str, error: str) -> None:
+    def _failed(self, what: str, error: str) -> bool:
+        """Record a failure; returns whether it is news (not the same error again)."""
         state = self.health[what].failed(error, time.monotonic(), self.backoff, self._draw)
         if state.changed:
             log.warning(f"{what} failing", error=error, retry_in=round(
                 (state.next_attempt or 0) - time.monotonic(), 1))  # fmt: skip
             self.notifier.send(f"STATUS={what} failing: {error[:200]}")
         self.health[what] = state.quiet()
+        return state.changed
 
     def _healthy(self, what: str) -> None:
         state = self.health[what].succeeded()
@@ -402,6 +408,15 @@ class Daemon:
         from memento_syncd.daemon.commands import dispatch
 
         return await dispatch(self, request)
+
+
+def _describe(exc: Exception) -> str:
+    """A failure as status shows it."""
+    if isinstance(exc, SyncFailure):
+        return str(exc)
+    if isinstance(exc, sqlite3.Error):
+        return f"database error: {exc}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _data_version(conn: Any) -> int:

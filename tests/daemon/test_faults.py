@@ -66,3 +66,27 @@ def test_devices_converge_once_faults_between_a_and_the_server_stop(
         )
     assert proxy.proxy.connections > 0
     assert "failing" in a.log()  # the faults were felt, not dodged
+
+
+def test_a_database_error_in_a_pull_is_retried_not_fatal(server: Server, devices: Devices) -> None:
+    """A pull that fails on a database error shows in status and is retried with backoff;
+    once the error is gone the row arrives, and the daemon never stopped."""
+    a = devices.running("alice", server)
+    b = devices.running("bob", server)
+    a.wait_realtime()
+    b.wait_realtime()
+    b.app.execute(  # an error SQLite raises inside the pull's write transaction
+        "CREATE TRIGGER injected BEFORE INSERT ON sync_objects"
+        " BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+    )
+    a.save("through the failure")
+    b.wait_status(
+        lambda s: "injected failure" in (s["last_error"] or ""), "the failing pull in status"
+    )
+    assert "database error: injected failure" in b.log()
+    b.app.execute("DROP TRIGGER injected")
+    row = wait_for(lambda: b.find("through the failure"), "the row after the error", RECOVERY_WAIT)
+    assert row["content"] == "notes about through the failure"
+    assert b.proc is not None
+    assert b.proc.poll() is None
+    b.wait_status(lambda s: s["last_error"] is None, "the error to clear", RECOVERY_WAIT)
