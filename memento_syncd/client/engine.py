@@ -20,7 +20,7 @@ from memento_syncd.core.timestamps import format_timestamp
 from memento_syncd.core.wire import check_identifier
 from memento_syncd.store import outbox, posting_rows, reseed, rows, twins
 from memento_syncd.store.db import applying, write
-from memento_syncd.store.inbox import SLICE_GAP_SECONDS, SLICE_SECONDS, apply_page
+from memento_syncd.store.inbox import SLICE_GAP_SECONDS, SLICE_SECONDS, apply_page, index_slice
 from memento_syncd.store.index import SimilarityIndex
 from memento_syncd.store.settle import Context, settle
 
@@ -180,7 +180,7 @@ class SyncEngine:
         # The rows waiting now; those the app writes meanwhile wait for the next refresh.
         left = await self.db.run(_count_dirty)
         while left > 0:
-            done = await self.db.run(_index_slice, index)
+            done = await self.db.run(index_slice, index)
             left = 0 if done == 0 else left - done
             if left > 0:
                 await asyncio.sleep(SLICE_GAP_SECONDS)  # the application's writes go in here
@@ -226,11 +226,6 @@ def _learn_order(conn: sqlite3.Connection, index: SimilarityIndex) -> None:
 
 def _count_dirty(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT count(*) FROM sync_dirty").fetchone()[0])
-
-
-def _index_slice(conn: sqlite3.Connection, index: SimilarityIndex) -> int:
-    with write(conn):
-        return index.refresh_dirty(limit=500, seconds=SLICE_SECONDS)
 
 
 def _compact_slice(conn: sqlite3.Connection) -> bool:

@@ -312,11 +312,18 @@ class Daemon:
             await sleep_or(wake, due - time.monotonic())
 
     async def _local_changes(self) -> bool:
-        """Confirm a file event: did another connection commit, or is anything pending?"""
-        version = await self.db.run(_data_version)
+        """Confirm a file event: did another connection commit, or is anything pending?
+
+        If the database cannot tell (an error), say yes: the push that follows meets the
+        same error, which is then shown and retried like any failed push.
+        """
+        try:
+            version = await self.db.run(_data_version)
+            pending = await self.db.run(_has_pending)
+        except (sqlite3.Error, LocalStoreError):
+            return True
         changed = version != self._data_version
         self._data_version = version
-        pending = await self.db.run(_has_pending)
         return changed or pending
 
     # ---- sync operations (loops and control socket) --------------------------------------

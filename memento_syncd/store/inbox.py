@@ -18,7 +18,7 @@ from memento_syncd.core.errors import InvalidInput
 from memento_syncd.core.observation import Observation
 from memento_syncd.store import rows, twins
 from memento_syncd.store.db import applying, write
-from memento_syncd.store.index import Probe
+from memento_syncd.store.index import Probe, SimilarityIndex
 from memento_syncd.store.settle import (
     Context,
     rebase,
@@ -83,6 +83,13 @@ def apply_page(
         finally:
             ctx.index.release()
         committed = time.monotonic()
+
+
+def index_slice(conn: sqlite3.Connection, index: SimilarityIndex) -> int:
+    """Index up to 500 rows the application wrote, in one short write transaction; returns
+    how many (0: none was waiting)."""
+    with write(conn):
+        return index.refresh_dirty(limit=500, seconds=SLICE_SECONDS)
 
 
 def _prepare(

@@ -198,10 +198,7 @@ class SimilarityIndex:
         self._order_id = uuid.uuid4().hex  # other connections reload the order when it moves
         self._invalidate()
         self._postings.clear()
-        prefixes = [
-            (obs_id, similarity.prefix(_unpack(blob), self._rank, self.threshold, ELL))
-            for obs_id, blob in sorted(sets)
-        ]
+        prefixes = [(obs_id, self._prefix(_unpack(blob))) for obs_id, blob in sorted(sets)]
         conn.executemany(
             "UPDATE sync_sets SET prefix = ? WHERE obs_id = ?",
             ((posting_rows.pack(prefix), obs_id) for obs_id, prefix in prefixes),

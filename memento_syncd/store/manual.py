@@ -11,7 +11,7 @@ from typing import Any
 from memento_syncd.core.observation import Observation
 from memento_syncd.store import rows
 from memento_syncd.store.db import applying, write
-from memento_syncd.store.inbox import SLICE_GAP_SECONDS, SLICE_SECONDS
+from memento_syncd.store.inbox import SLICE_GAP_SECONDS, index_slice
 from memento_syncd.store.index import SimilarityIndex
 from memento_syncd.store.settle import rebase, store_remote, text_of
 
@@ -101,10 +101,7 @@ def resolve_conflict(
 def catch_up(conn: sqlite3.Connection, index: SimilarityIndex) -> None:
     """Index the rows waiting for it in short transactions, the application writing in
     between (after an upgrade that emptied the index, that is every row)."""
-    while True:
-        with write(conn):
-            if index.refresh_dirty(limit=500, seconds=SLICE_SECONDS) == 0:
-                return
+    while index_slice(conn, index):
         time.sleep(SLICE_GAP_SECONDS)
 
 

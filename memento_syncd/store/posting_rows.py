@@ -83,13 +83,12 @@ def store_removed(conn: sqlite3.Connection, obs_id: int, tokens: Iterable[int]) 
                 "SELECT ids FROM sync_postings WHERE bucket = ? AND token = ?", key
             ).fetchone()
             ids = unpack(None if row is None else row[0])
-            if obs_id not in ids:
+            kept = array("q", (i for i in ids if i != obs_id))
+            if len(kept) == len(ids):
                 continue
-            while obs_id in ids:
-                ids.remove(obs_id)
-            if ids:
+            if kept:
                 update = "UPDATE sync_postings SET ids = ? WHERE bucket = ? AND token = ?"
-                conn.execute(update, (pack(ids), *key))
+                conn.execute(update, (pack(kept), *key))
             else:
                 conn.execute("DELETE FROM sync_postings WHERE bucket = ? AND token = ?", key)
 

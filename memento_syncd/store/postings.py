@@ -2,8 +2,8 @@
 
 A near-twin probe counts, for each row, how many of the probe's prefix tokens the row's
 indexed prefix holds. In SQL that is a ``GROUP BY`` over a few thousand postings per
-probe; over arrays in memory it is one numpy sort (``similarity.in_at_least``), about
-fifteen times faster than a ``Counter``. A token's postings are read the first time a
+probe; over arrays in memory it is a ``Counter``, or for big probes one numpy sort
+(``similarity.in_at_least``). A token's postings are read the first time a
 probe needs them, so a small pull loads little; the owner keeps them in step with its
 own changes and empties them when another connection changed the index.
 """

@@ -90,3 +90,25 @@ def test_a_database_error_in_a_pull_is_retried_not_fatal(server: Server, devices
     assert b.proc is not None
     assert b.proc.poll() is None
     b.wait_status(lambda s: s["last_error"] is None, "the error to clear", RECOVERY_WAIT)
+
+
+def test_a_database_error_while_checking_for_changes_does_not_end_the_push_loop(
+    server: Server, devices: Devices
+) -> None:
+    """When the daemon cannot even read its change log, the failure is logged and retried;
+    once the log is back, the write made meanwhile is pushed."""
+    a = devices.running("alice", server)
+    b = devices.running("bob", server)
+    a.wait_realtime()
+    b.wait_realtime()
+    # SQLite carries the rename into the capture triggers: the application still writes.
+    a.app.execute("ALTER TABLE sync_changes RENAME TO sync_changes_away")
+    a.save("while the log is away")
+    wait_for(  # status itself cannot answer now: it counts pending changes
+        lambda: "database error: no such table: sync_changes" in a.log(),
+        "the failing push in the daemon's log",
+    )
+    a.app.execute("ALTER TABLE sync_changes_away RENAME TO sync_changes")
+    wait_for(lambda: b.find("while the log is away"), "the write to reach B", RECOVERY_WAIT)
+    assert a.proc is not None
+    assert a.proc.poll() is None
