@@ -29,13 +29,13 @@ import os
 import sqlite3
 import time
 import uuid
-from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from memento_syncd.core import similarity
 from memento_syncd.core.hashing import content_hash
-from memento_syncd.store import posting_rows
+from memento_syncd.store import lookups, posting_rows
+from memento_syncd.store.lookups import Query, pack_tokens, unpack_tokens
 from memento_syncd.store.postings import Postings
 
 # Prefixes are "l-prefixes" (see core.similarity.prefix_length): a candidate must share
@@ -49,10 +49,11 @@ _FREEZE_MIN_ROWS = 1000
 # Prepared probes are re-checked against at most this many index changes made since;
 # past that (the application rewrote many rows at once), they are looked up afresh.
 _LOG_LIMIT = 500
-# Candidate rows are read in chunks of this many ids (SQLite's host-parameter limit).
-_IN_CHUNK = 500
+# Texts looked up together by ``prepare`` (``store.lookups``): its time limit is checked
+# between batches. 32 take about 5 ms on the benchmark's 100,000-row index.
+_PREPARE_BATCH = 32
 _TOKEN_MASK = (1 << 63) - 1
-_KEYS_LIMIT = 1 << 17  # memoised sort keys (a few MB at most)
+_KEYS_LIMIT = 1 << 16  # memoised sort keys, per memo (under 10 MB each)
 # Set (to anything) in the test suite: every prepared answer used is compared with a
 # fresh look-up, and a difference raises AssertionError.
 CHECK_PROBES = bool(os.environ.get("MEMENTO_SYNCD_CHECK_PROBES"))
@@ -109,16 +110,6 @@ class _Entry:
     prefix: frozenset[int]
 
 
-def _pack(tokens: Iterable[int]) -> bytes:
-    return array("q", sorted(tokens)).tobytes()
-
-
-def _unpack(blob: bytes) -> frozenset[int]:
-    values = array("q")
-    values.frombytes(blob)
-    return frozenset(values)
-
-
 class SimilarityIndex:
     """Index maintenance and probes on one connection (inside the caller's transactions)."""
 
@@ -137,7 +128,8 @@ class SimilarityIndex:
         """Read the frozen token order (and which rebuild froze it) from the database."""
         self._order_id = self._meta("index_order")
         self._rank = similarity.Ranks(self._conn.execute("SELECT token, rank FROM sync_vocab"))
-        self._keys: dict[int, int] = {}  # see _prefix
+        self._keys: dict[int, int] = {}  # token -> sort key, see _prefix
+        self._word_keys: dict[str, int] = {}  # word -> sort key, see _analyse
 
     def size(self) -> int:
         """How many rows are indexed."""
@@ -189,16 +181,17 @@ class SimilarityIndex:
         frequency: dict[int, int] = dict(extra or {})
         sets = conn.execute("SELECT obs_id, tokens FROM sync_sets").fetchall()
         for _, blob in sets:
-            for token in _unpack(blob):
+            for token in unpack_tokens(blob):
                 frequency[token] = frequency.get(token, 0) + 1
         conn.execute("DELETE FROM sync_vocab")
         conn.executemany("INSERT INTO sync_vocab (token, rank) VALUES (?, ?)", frequency.items())
         self._rank = similarity.Ranks(frequency)
-        self._keys = {}
+        self._keys, self._word_keys = {}, {}
         self._order_id = uuid.uuid4().hex  # other connections reload the order when it moves
         self._invalidate()
         self._postings.clear()
-        prefixes = [(obs_id, self._prefix(_unpack(blob))) for obs_id, blob in sorted(sets)]
+        prefixes = [(obs_id, self._prefix(unpack_tokens(blob))) for obs_id, blob in sorted(sets)]
+        self._keys = {}  # served the rebuild; probes memoise per word
         conn.executemany(
             "UPDATE sync_sets SET prefix = ? WHERE obs_id = ?",
             ((posting_rows.pack(prefix), obs_id) for obs_id, prefix in prefixes),
@@ -282,7 +275,7 @@ class SimilarityIndex:
             "INSERT INTO sync_sets (obs_id, project, scope, topic_key, content_hash, size, tokens,"
             " prefix) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (obs_id, text.project, text.scope, text.topic_key, digest, len(tokens),
-             _pack(tokens), posting_rows.pack(prefix)),
+             pack_tokens(tokens), posting_rows.pack(prefix)),
         )  # fmt: skip
         posting_rows.store_added(self._conn, obs_id, prefix)
         self._postings.added(obs_id, prefix)
@@ -323,23 +316,46 @@ class SimilarityIndex:
 
     def _exact(self, text: Text, exclude: int) -> list[int]:
         """Rows holding the same content (and topic_key, project, scope), by id."""
-        found = self._conn.execute(
-            "SELECT obs_id FROM sync_sets WHERE project = ? AND content_hash = ?"
-            " AND topic_key IS ? AND scope = ? AND obs_id != ? ORDER BY obs_id",
-            (text.project, content_hash(text.content), text.topic_key, text.scope, exclude),
-        )
-        return [obs_id for (obs_id,) in found]
+        return lookups.exact(self._conn, [self._query(text, None)], exclude)[0]
 
     def _similar(self, text: Text, exclude: int) -> list[int]:
         """Rows similar to ``text``, most similar first (lower id first on equal scores)."""
         self._sync()  # the order too may have changed
-        tokens, prefix = self._analyse(text)
-        return [obs_id for _, obs_id in self._scored(text, tokens, exclude, prefix)]
+        query = self._query(text, self._analyse(text))
+        found = lookups.similar(
+            self._conn, self._postings, [query], threshold=self.threshold, ell=ELL, exclude=exclude
+        )
+        return [obs_id for _, obs_id in found[0]]
+
+    def _query(self, text: Text, analysed: tuple[frozenset[int], list[int]] | None) -> Query:
+        """A look-up of ``text`` (its tokens and prefix as ``_analyse`` gives them, if known:
+        an exact look-up needs neither)."""
+        tokens, prefix = analysed if analysed is not None else (frozenset(), [])
+        digest = content_hash(text.content)
+        return Query(text.project, text.scope, text.topic_key, tokens, prefix, digest)
 
     def _analyse(self, text: Text) -> tuple[frozenset[int], list[int]]:
-        """The token set of ``text`` and its prefix under the current order."""
-        tokens = similarity.token_ids(similarity.word_set(text.title, text.content))
-        return tokens, self._prefix(tokens)
+        """The token set of ``text`` and its prefix under the current order.
+
+        As ``_prefix(token_ids(word_set(...)))``, with one memo look-up per word instead
+        of two: a word's sort key (see ``_prefix``) holds its token id in its low 63 bits.
+        """
+        words = similarity.word_set(text.title, text.content)
+        memo = self._word_keys
+        try:
+            keys = sorted(map(memo.__getitem__, words))
+        except KeyError:
+            if len(memo) > _KEYS_LIMIT:
+                memo.clear()
+            rank = self._rank
+            for word in words.difference(memo):
+                token = similarity.token_id(word)
+                memo[word] = rank[token] << 63 | token
+            keys = sorted(map(memo.__getitem__, words))
+        tokens = frozenset(map(_TOKEN_MASK.__and__, keys))
+        if len(tokens) != len(keys):  # two words with one token id (a 63-bit hash collision)
+            keys = sorted(set(keys))
+        return tokens, self._cut(keys)
 
     def _prefix(self, tokens: frozenset[int]) -> list[int]:
         """``similarity.prefix(tokens, rank, threshold, ELL)``, sorting plain ints.
@@ -356,48 +372,22 @@ class SimilarityIndex:
             rank = self._rank
             self._keys.update((t, rank[t] << 63 | t) for t in tokens.difference(self._keys))
             keys = sorted(map(self._keys.__getitem__, tokens))
+        return self._cut(keys)
+
+    def _cut(self, keys: list[int]) -> list[int]:
+        """The prefix's tokens, from the sorted keys of a whole set (this list is cut)."""
         del keys[similarity.prefix_length(len(keys), self.threshold, ELL) :]
         return [key & _TOKEN_MASK for key in keys]
-
-    def _scored(
-        self, text: Text, tokens: frozenset[int], exclude: int, probe: list[int]
-    ) -> list[tuple[float, int]]:
-        """``(-jaccard, obs_id)`` of the rows similar to ``text`` (``tokens``, whose prefix
-        is ``probe``), ascending. The caller has called ``_sync`` since making ``probe``."""
-        topic_key = text.topic_key
-        if not probe:
-            return []
-        low, high = similarity.length_bounds(len(tokens), self.threshold)
-        needed = similarity.shared_needed(len(tokens), self.threshold, ELL)
-        candidates = self._postings.shared(probe, needed)
-        rows: list[tuple[int, str | None, bytes]] = []
-        for start in range(0, len(candidates), _IN_CHUNK):
-            chunk = candidates[start : start + _IN_CHUNK]
-            rows += self._conn.execute(
-                "SELECT obs_id, topic_key, tokens FROM sync_sets"  # noqa: S608 - only '?' marks
-                f" WHERE obs_id IN ({','.join('?' * len(chunk))}) AND project = ? AND scope = ?"
-                " AND size BETWEEN ? AND ?",
-                (*chunk, text.project, text.scope, low, high),
-            ).fetchall()
-        found: list[tuple[float, int]] = []
-        for obs_id, other_key, blob in rows:
-            if obs_id == exclude:
-                continue
-            if topic_key is not None and other_key is not None and topic_key != other_key:
-                continue
-            other = _unpack(blob)
-            if similarity.is_similar(tokens, other, self.threshold):
-                found.append((-similarity.jaccard(tokens, other), obs_id))
-        return sorted(found)
 
     # ---- look-ups prepared outside the write lock -------------------------------------
 
     def prepare(self, texts: Iterable[Text | None], seconds: float) -> list[Probe | None]:
         """Look up the twins of ``texts`` in one read snapshot, without the write lock.
 
-        Stops after ``seconds`` (at least one is done): the list may be shorter than
-        ``texts``; ``None`` entries give ``None``. Must be called outside a transaction.
-        Answers made by an earlier ``prepare`` become stale.
+        Texts are looked up in batches (``store.lookups``) until ``seconds`` have passed
+        (at least one batch is done): the list may be shorter than ``texts``. ``None``
+        entries give ``None``. Must be called outside a transaction. Answers made by an
+        earlier ``prepare`` become stale.
         """
         probes: list[Probe | None] = []
         started = time.monotonic()
@@ -406,10 +396,13 @@ class SimilarityIndex:
             self._sync()
             self._epoch += 1
             self._log = []
-            for text in texts:
-                if probes and time.monotonic() - started >= seconds:
+            pending = iter(texts)
+            while not probes or time.monotonic() - started < seconds:
+                batch = list(itertools.islice(pending, _PREPARE_BATCH))
+                if not batch:
                     break
-                probes.append(None if text is None else self._probe(text))
+                made = iter(self._probes([text for text in batch if text is not None]))
+                probes += [None if text is None else next(made) for text in batch]
         finally:
             self._conn.execute("COMMIT")
         return probes
@@ -421,14 +414,20 @@ class SimilarityIndex:
         """
         self._sync()
 
-    def _probe(self, text: Text) -> Probe:
-        tokens, prefix = self._analyse(text)
-        needed = similarity.shared_needed(len(tokens), self.threshold, ELL)
-        exact = tuple(self._exact(text, 0))
-        similar = tuple(self._scored(text, tokens, 0, prefix))
+    def _probes(self, texts: list[Text]) -> list[Probe]:
+        """Look ``texts`` up, in one batch (``store.lookups``)."""
+        queries = [self._query(text, self._analyse(text)) for text in texts]
+        exact = lookups.exact(self._conn, queries, 0)
+        similar = lookups.similar(
+            self._conn, self._postings, queries, threshold=self.threshold, ell=ELL, exclude=0
+        )
         mark = 0 if self._log is None else len(self._log)
-        digest = content_hash(text.content)
-        return Probe(text, tokens, digest, tuple(prefix), needed, exact, similar, self._epoch, mark)
+        return [
+            Probe(text, q.tokens, q.digest, tuple(q.prefix),
+                  similarity.shared_needed(len(q.tokens), self.threshold, ELL),
+                  tuple(e), tuple(s), self._epoch, mark)
+            for text, q, e, s in zip(texts, queries, exact, similar, strict=True)
+        ]  # fmt: skip
 
     def _from_probe(
         self, probe: Probe, text: Text, exclude: int

@@ -4,15 +4,18 @@ A near-twin probe counts, for each row, how many of the probe's prefix tokens th
 indexed prefix holds. In SQL that is a ``GROUP BY`` over a few thousand postings per
 probe; over arrays in memory it is a ``Counter``, or for big probes one numpy sort
 (``similarity.in_at_least``). A token's postings are read the first time a
-probe needs them, so a small pull loads little; the owner keeps them in step with its
-own changes and empties them when another connection changed the index.
+probe needs them, so a small pull loads little; once probes have read a good share of the
+table that way, the rest is read in one scan (``BULK_SHARE``), after which a token not
+loaded has no postings. The owner keeps them in step with its own changes and empties
+them when another connection changed the index.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import sys
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from memento_syncd.core import similarity
 from memento_syncd.store.posting_rows import stored, unpack
@@ -26,14 +29,30 @@ from memento_syncd.store.posting_rows import stored, unpack
 POSTINGS_LIMIT = 4_000_000
 
 
+# Reading a token's postings costs one index seek per stored row; reading the whole table
+# in its own order costs a fraction of that per row. Once the rows read one token at a
+# time reach 1/BULK_SHARE of the table, the rest is read in one go, if it fits (a
+# ski-rental rule: at most about twice the better choice's cost, whatever the probes).
+BULK_SHARE = 4
+# Before this many rows were read token by token, the table is not even counted.
+BULK_MIN_ROWS = 500
+
+
 class Postings:
     """Per token, the ids of the rows whose indexed prefix holds it, as far as loaded."""
 
-    def __init__(self, conn: sqlite3.Connection, limit: int = POSTINGS_LIMIT) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, limit: int = POSTINGS_LIMIT, bulk_min: int = BULK_MIN_ROWS
+    ) -> None:
         self._conn = conn
         self._limit = limit
+        self._bulk_min = bulk_min
         self._lists: dict[int, array[int]] = {}
         self._size = 0
+        self._complete = False  # every token is loaded: one missing has no postings
+        self._rows_read = 0  # stored rows read token by token since the last clear
+        self._table_rows: int | None = None  # rows in sync_postings, once counted
+        self._bulk_tried = False
 
     def __bool__(self) -> bool:
         """Whether anything is loaded (an empty cache agrees with any database)."""
@@ -43,24 +62,48 @@ class Postings:
         """Forget everything loaded."""
         self._lists.clear()
         self._size = 0
+        self._complete = self._bulk_tried = False
+        self._rows_read = 0
+        self._table_rows = None
 
     def shared(self, tokens: Iterable[int], needed: int) -> list[int]:
         """The rows whose indexed prefix holds at least ``needed`` of ``tokens``."""
-        tokens = list(tokens)
+        return self.shared_many([(list(tokens), needed)])[0]
+
+    def shared_many(self, wants: Sequence[tuple[Sequence[int], int]]) -> list[list[int]]:
+        """``shared(tokens, needed)`` for each pair, the missing postings read at once."""
+        read: dict[int, array[int]] = {}
+        if not self._complete and self._missing(wants):
+            if self._bulk_due():
+                self._load_all()  # replaces self._lists, or empties them if all is too big
+            if not self._complete:
+                read = self._read(self._missing(wants))
         lists = self._lists
-        missing = [token for token in tokens if token not in lists]
-        read = self._read(missing) if missing else {}
-        return similarity.in_at_least([read[t] if t in read else lists[t] for t in tokens], needed)
+        empty = array("i")
+        return [
+            similarity.in_at_least(
+                [read[t] if t in read else lists.get(t, empty) for t in tokens], needed
+            )
+            for tokens, needed in wants
+        ]
+
+    def _missing(self, wants: Sequence[tuple[Sequence[int], int]]) -> list[int]:
+        """The tokens of ``wants`` not loaded, each once."""
+        lists = self._lists
+        return list({token for tokens, _ in wants for token in tokens if token not in lists})
 
     def added(self, obs_id: int, tokens: Iterable[int]) -> None:
         """A row was indexed under these prefix tokens."""
         for token in tokens:
             found = self._lists.get(token)
             if found is None:
-                continue
+                if not self._complete:
+                    continue
+                found = self._lists[token] = array("i")  # a token new to the index
             if self._size >= self._limit:  # full: forget this token rather than grow
                 del self._lists[token]
                 self._size -= len(found)
+                self._complete = False
                 continue
             try:
                 found.append(obs_id)
@@ -73,26 +116,77 @@ class Postings:
         """A row indexed under these prefix tokens was forgotten."""
         for token in tokens:
             found = self._lists.get(token)
-            if found is not None:
-                try:
-                    found.remove(obs_id)
-                except ValueError:  # out of step with the database: start again
+            if found is None:
+                if self._complete:  # out of step with the database: start again
                     self.clear()
                     return
-                self._size -= 1
+                continue
+            try:
+                found.remove(obs_id)
+            except ValueError:  # out of step with the database: start again
+                self.clear()
+                return
+            self._size -= 1
 
     def _read(self, tokens: list[int]) -> dict[int, array[int]]:
         """Read the postings of ``tokens`` (none loaded), keeping them while they fit."""
-        read = {token: _narrow(b"".join(blobs)) for token, blobs in stored(self._conn, tokens)}
+        read = {}
+        for token, blobs in stored(self._conn, tokens):
+            read[token] = _narrow(b"".join(blobs))
+            self._rows_read += len(blobs)
         for token, found in read.items():
             if self._size + len(found) <= self._limit:  # else read for this probe only
                 self._lists[token] = found
                 self._size += len(found)
         return read
 
+    def _bulk_due(self) -> bool:
+        """Whether to read the whole table now (see ``BULK_SHARE``); at most once a clear."""
+        if self._bulk_tried or self._rows_read < self._bulk_min:
+            return False
+        if self._table_rows is None:  # counted once a clear: an estimate is enough
+            (self._table_rows,) = self._conn.execute(
+                "SELECT count(*) FROM sync_postings"
+            ).fetchone()
+        if self._rows_read * BULK_SHARE < self._table_rows:
+            return False
+        self._bulk_tried = True
+        return True
+
+    def _load_all(self) -> None:
+        """Load every token's postings, if they fit the limit (else none: token by token
+        they are read again). What was loaded is let go first, to keep the peak low."""
+        self._lists, self._size = {}, 0
+        lists: dict[int, array[int]] = {}
+        size = 0
+        for token, blob in self._conn.execute("SELECT token, ids FROM sync_postings"):
+            ids = _narrow(blob)
+            size += len(ids)
+            if size > self._limit:
+                return
+            found = lists.get(token)
+            if found is None:
+                lists[token] = ids
+            elif found.typecode == ids.typecode:
+                found.extend(ids)
+            else:  # one of them holds ids past 2**31
+                lists[token] = array("q", found)
+                lists[token].extend(array("q", ids))
+        self._lists, self._size, self._complete = lists, size, True
+
 
 def _narrow(blob: bytes) -> array[int]:
     """The row ids of stored blobs as 4-byte integers, or 8-byte ones if any needs it."""
+    if sys.byteorder == "little" and len(blob) % 8 == 0:
+        # Each id is 8 little-endian bytes: it fits 4 when its upper 4 are zero and the
+        # lower 4 read as a non-negative int32 (top bit, in the 4th byte, clear). Then
+        # the lower halves are the answer, copied at C speed.
+        words = memoryview(blob).cast("I")
+        upper = words[1::2].tobytes()
+        if upper.count(0) == len(upper) and blob[3::8].isascii():
+            narrow = array("i")
+            narrow.frombytes(words[::2].tobytes())
+            return narrow
     values = unpack(blob)
     try:
         return array("i", values)

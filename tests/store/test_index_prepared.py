@@ -162,15 +162,16 @@ def test_prepared_answers_outlive_a_commit_but_not_a_rollback_or_release(
 
 
 def test_prepare_stops_after_its_time(tmp_path: Path) -> None:
-    """With no time left, prepare still looks one text up and leaves the rest."""
+    """With no time left, prepare still looks one batch of texts up and leaves the rest."""
     with closing(connect(tmp_path / "memento.db")) as conn:
         index = SimilarityIndex(conn, 0.85)
         text = Text("p", "project", None, "", "alpha beta")
-        probes = index.prepare([None, text, text], seconds=0.0)
-        assert probes == [None]
-        probes = index.prepare([text, None, text], seconds=0.0)
-        assert len(probes) == 1
-        assert probes[0] is not None
+        texts = [None, text] * index_module._PREPARE_BATCH
+        probes = index.prepare(texts, seconds=0.0)
+        assert len(probes) == index_module._PREPARE_BATCH
+        assert probes[::2] == [None] * (index_module._PREPARE_BATCH // 2)
+        assert all(probe is not None for probe in probes[1::2])
+        assert len(index.prepare(texts, seconds=60.0)) == len(texts)
         assert not conn.in_transaction
 
 

@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 
 from memento_syncd.core import similarity
 from memento_syncd.core.hashing import content_hash
+from memento_syncd.store import postings as postings_module
 from memento_syncd.store.db import connect, write
 from memento_syncd.store.index import ELL, SimilarityIndex, Text, Twin
-from memento_syncd.store.posting_rows import compact, store_added, store_removed, unpack
+from memento_syncd.store.posting_rows import compact, pack, store_added, store_removed, unpack
 from memento_syncd.store.postings import Postings
 
 THRESHOLD = 0.5
@@ -79,20 +80,20 @@ def _rows(conn: sqlite3.Connection) -> list[int]:
         return [int(conn.execute(insert).lastrowid or 0) for _ in range(6)]
 
 
-@settings(max_examples=300, deadline=None)
-@given(steps, st.sampled_from([3, 40, 10_000]))
+@settings(max_examples=400, deadline=None)
+@given(steps, st.sampled_from([3, 40, 10_000]), st.sampled_from([0, 1, 4, 500]))
 def test_probes_see_every_committed_change_of_either_connection(
-    plan: list[tuple[int, str, int, str, bool]], limit: int
+    plan: list[tuple[int, str, int, str, bool]], limit: int, bulk_min: int
 ) -> None:
     """Two connections change, re-order and probe the index in turn: each probe answers as
-    brute force."""
+    brute force, whether postings are read token by token or all at once, and capped."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "memento.db"
         with closing(connect(path)) as first, closing(connect(path)) as second:
             conns = (first, second)
             indexes = [SimilarityIndex(conn, THRESHOLD) for conn in conns]
             for index, conn in zip(indexes, conns, strict=True):
-                index._postings = Postings(conn, limit=limit)
+                index._postings = Postings(conn, limit=limit, bulk_min=bulk_min)
             ids = _rows(first)
             model: dict[int, str] = {}
             for device, action, row, content, commit in plan:
@@ -231,6 +232,50 @@ def test_stored_postings_follow_adds_and_removes(
                 assert Postings(conn).shared([token], 1) == sorted(model.get(token, ()))
 
 
+held_changes = st.lists(
+    st.tuples(
+        st.sampled_from(["add", "remove", "probe", "probe", "compact"]),
+        st.sampled_from([1, 2, 4097, 9000, 2**31 + 5, 2**40]),  # row ids in several buckets
+        st.sets(st.sampled_from([3, 7, 11, 13]), max_size=4),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(held_changes, st.sampled_from([0, 1, 3, 10_000]), st.sampled_from([2, 5, 1000]))
+def test_postings_held_across_changes_answer_as_stored(
+    changes: list[tuple[str, int, set[int]]], bulk_min: int, limit: int
+) -> None:
+    """Postings kept in step with adds and removes, read token by token or all at once
+    (4- and 8-byte ids in several stored rows), capped or not, answer as the model."""
+    with tempfile.TemporaryDirectory() as tmp, closing(connect(Path(tmp) / "m.db")) as conn:
+        held = Postings(conn, limit=limit, bulk_min=bulk_min)
+        model: dict[int, set[int]] = {}
+        with write(conn):
+            for action, obs_id, tokens in changes:
+                if action == "compact":
+                    while compact(conn, 0.0):
+                        pass
+                elif action == "probe":
+                    for needed in (1, 2):
+                        counts = Counter(i for t in tokens for i in model.get(t, ()))
+                        expected = sorted(i for i, n in counts.items() if n >= needed)
+                        assert held.shared(sorted(tokens), needed) == expected
+                elif action == "add":
+                    new = {t for t in tokens if obs_id not in model.get(t, set())}
+                    store_added(conn, obs_id, new)
+                    held.added(obs_id, new)
+                    for token in new:
+                        model.setdefault(token, set()).add(obs_id)
+                else:
+                    gone = {t for t in tokens if obs_id in model.get(t, set())}
+                    store_removed(conn, obs_id, gone)
+                    held.removed(obs_id, gone)
+                    for token in gone:
+                        model[token].discard(obs_id)
+
+
 def _stored(conn: sqlite3.Connection, token: int) -> list[int]:
     blobs = conn.execute("SELECT ids FROM sync_postings WHERE token = ?", (token,))
     return [obs_id for (blob,) in blobs for obs_id in unpack(blob)]
@@ -253,3 +298,25 @@ def test_memoised_sort_keys_give_the_prefix_of_the_order(
         for tokens in sets + sets:  # the second time from the memo
             assert index._prefix(tokens) == similarity.prefix(tokens, index._rank, 0.85, ELL)
             index._rank.update(dict.fromkeys(tokens - index._rank.keys(), 0))  # as put does
+
+
+@given(st.lists(st.integers(-(2**63), 2**63 - 1) | st.integers(0, 2**33), max_size=40))
+def test_narrowed_postings_keep_every_id(ids: list[int]) -> None:
+    """Stored ids come back exactly, 4 bytes each when every id is a non-negative int32."""
+    narrow = postings_module._narrow(pack(ids))
+    assert narrow.tolist() == ids
+    if all(0 <= i < 2**31 for i in ids):
+        assert narrow.itemsize == 4
+
+
+def test_a_table_too_big_to_load_at_once_is_still_read_token_by_token(tmp_path: Path) -> None:
+    """When reading everything would pass the limit, what was loaded is let go and every
+    token is read again as needed: no probe misses a row."""
+    with closing(connect(tmp_path / "m.db")) as conn, write(conn):
+        for obs_id, token in ((1, 3), (2, 7), (3, 11)):
+            store_added(conn, obs_id, [token])
+        held = Postings(conn, limit=2, bulk_min=1)
+        assert held.shared([3], 1) == [1]  # read token by token, kept
+        assert held.shared([7, 3], 1) == [1, 2]  # bulk due: three postings do not fit
+        assert not held._complete
+        assert held.shared([3, 7, 11], 1) == [1, 2, 3]
