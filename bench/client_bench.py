@@ -136,6 +136,7 @@ def memento_argv(action: str, profile: Path | None) -> list[str]:
     if profile is None:
         installed = Path(sys.executable).with_name("memento")
         return [str(installed) if installed.exists() else "memento", "sync", action]
+    profile.mkdir(parents=True, exist_ok=True)
     out = profile.resolve() / f"{action}-{time.strftime('%H%M%S')}.prof"
     return [sys.executable, "-m", "cProfile", "-o", str(out), "-m", MODULE, "sync", action]
 

@@ -419,8 +419,9 @@ class SimilarityIndex:
         queries = [self._query(text, self._analyse(text)) for text in texts]
         exact = lookups.exact(self._conn, queries, 0)
         similar = lookups.similar(
-            self._conn, self._postings, queries, threshold=self.threshold, ell=ELL, exclude=0
-        )
+            self._conn, self._postings, queries, threshold=self.threshold, ell=ELL, exclude=0,
+            bulk=True,  # prepare holds no write lock
+        )  # fmt: skip
         mark = 0 if self._log is None else len(self._log)
         return [
             Probe(text, q.tokens, q.digest, tuple(q.prefix),

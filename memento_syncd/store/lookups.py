@@ -79,20 +79,21 @@ def similar(
     threshold: similarity.Threshold,
     ell: int,
     exclude: int,
+    bulk: bool = False,
 ) -> list[list[tuple[float, int]]]:
     """Per query, ``(-jaccard, obs_id)`` ascending of the rows similar to it: same project
     and scope, topic_keys not both set and different, Jaccard above ``threshold``.
 
     Candidates are the rows whose indexed prefix holds at least ``shared_needed`` of the
     query's prefix tokens (prefix filter), of a size within ``length_bounds`` (length
-    filter); each is then checked exactly.
+    filter); each is then checked exactly. ``bulk``: see ``Postings.shared_many``.
     """
     bounds = [similarity.length_bounds(len(query.tokens), threshold) for query in queries]
     wants = [
         (query.prefix, similarity.shared_needed(len(query.tokens), threshold, ell))
         for query in queries
     ]
-    candidates = postings.shared_many(wants)
+    candidates = postings.shared_many(wants, bulk=bulk)
     rows = _rows(conn, candidates, bounds)
     unpacked: dict[int, frozenset[int]] = {}
     found: list[list[tuple[float, int]]] = []

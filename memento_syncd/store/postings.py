@@ -55,8 +55,9 @@ class Postings:
         self._bulk_tried = False
 
     def __bool__(self) -> bool:
-        """Whether anything is loaded (an empty cache agrees with any database)."""
-        return bool(self._lists)
+        """Whether it holds anything the database could contradict: loaded postings, or
+        the knowledge that there are none but these."""
+        return bool(self._lists) or self._complete
 
     def clear(self) -> None:
         """Forget everything loaded."""
@@ -66,15 +67,21 @@ class Postings:
         self._rows_read = 0
         self._table_rows = None
 
-    def shared(self, tokens: Iterable[int], needed: int) -> list[int]:
+    def shared(self, tokens: Iterable[int], needed: int, *, bulk: bool = False) -> list[int]:
         """The rows whose indexed prefix holds at least ``needed`` of ``tokens``."""
-        return self.shared_many([(list(tokens), needed)])[0]
+        return self.shared_many([(list(tokens), needed)], bulk=bulk)[0]
 
-    def shared_many(self, wants: Sequence[tuple[Sequence[int], int]]) -> list[list[int]]:
-        """``shared(tokens, needed)`` for each pair, the missing postings read at once."""
+    def shared_many(
+        self, wants: Sequence[tuple[Sequence[int], int]], *, bulk: bool = False
+    ) -> list[list[int]]:
+        """``shared(tokens, needed)`` for each pair, the missing postings read at once.
+
+        With ``bulk``, the whole table may be read instead (``BULK_SHARE``): a scan of a
+        few hundred milliseconds at 100,000 rows, so only where no write lock is held.
+        """
         read: dict[int, array[int]] = {}
         if not self._complete and self._missing(wants):
-            if self._bulk_due():
+            if bulk and self._bulk_due():
                 self._load_all()  # replaces self._lists, or empties them if all is too big
             if not self._complete:
                 read = self._read(self._missing(wants))

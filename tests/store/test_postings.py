@@ -98,8 +98,15 @@ def test_probes_see_every_committed_change_of_either_connection(
             model: dict[int, str] = {}
             for device, action, row, content, commit in plan:
                 index, conn = indexes[device], conns[device]
-                if action == "probe":
+                if action == "probe":  # fresh, then prepared (which may read all postings)
                     assert index.find_twin(_text(content)) == _expected(model, content)
+                    (probe,) = index.prepare([_text(content)], seconds=1.0)
+                    assert probe is not None
+                    with write(conn):
+                        index.validate()
+                        twin = index.find_twin(_text(content), probe=probe)
+                    index.release()
+                    assert twin == _expected(model, content)
                     continue
                 if not _change(conn, index, action, ids[row], content, commit):
                     continue
@@ -243,9 +250,14 @@ held_changes = st.lists(
 
 
 @settings(max_examples=300, deadline=None)
-@given(held_changes, st.sampled_from([0, 1, 3, 10_000]), st.sampled_from([2, 5, 1000]))
+@given(
+    held_changes,
+    st.sampled_from([0, 1, 3, 10_000]),
+    st.sampled_from([2, 5, 1000]),
+    st.sampled_from([True, True, False]),
+)
 def test_postings_held_across_changes_answer_as_stored(
-    changes: list[tuple[str, int, set[int]]], bulk_min: int, limit: int
+    changes: list[tuple[str, int, set[int]]], bulk_min: int, limit: int, bulk: bool
 ) -> None:
     """Postings kept in step with adds and removes, read token by token or all at once
     (4- and 8-byte ids in several stored rows), capped or not, answer as the model."""
@@ -261,7 +273,7 @@ def test_postings_held_across_changes_answer_as_stored(
                     for needed in (1, 2):
                         counts = Counter(i for t in tokens for i in model.get(t, ()))
                         expected = sorted(i for i, n in counts.items() if n >= needed)
-                        assert held.shared(sorted(tokens), needed) == expected
+                        assert held.shared(sorted(tokens), needed, bulk=bulk) == expected
                 elif action == "add":
                     new = {t for t in tokens if obs_id not in model.get(t, set())}
                     store_added(conn, obs_id, new)
@@ -316,7 +328,21 @@ def test_a_table_too_big_to_load_at_once_is_still_read_token_by_token(tmp_path: 
         for obs_id, token in ((1, 3), (2, 7), (3, 11)):
             store_added(conn, obs_id, [token])
         held = Postings(conn, limit=2, bulk_min=1)
-        assert held.shared([3], 1) == [1]  # read token by token, kept
-        assert held.shared([7, 3], 1) == [1, 2]  # bulk due: three postings do not fit
+        assert held.shared([3], 1, bulk=True) == [1]  # read token by token, kept
+        assert held.shared([7, 3], 1, bulk=True) == [1, 2]  # due: three postings do not fit
         assert not held._complete
-        assert held.shared([3, 7, 11], 1) == [1, 2, 3]
+        assert held.shared([3, 7, 11], 1, bulk=True) == [1, 2, 3]
+
+
+def test_a_bulk_read_joins_a_tokens_rows_of_4_and_8_byte_ids(tmp_path: Path) -> None:
+    """Read all at once, a token stored in several rows, one of them with ids past
+    2**31, comes back whole."""
+    with closing(connect(tmp_path / "m.db")) as conn, write(conn):
+        for obs_id in (1, 2**40, 5):
+            store_added(conn, obs_id, [3])
+        store_added(conn, 2, [7])
+        held = Postings(conn, bulk_min=1)
+        assert held.shared([7], 1, bulk=True) == [2]  # token by token: 1 row of 3
+        assert held.shared([11], 1, bulk=True) == []  # due now: everything is read
+        assert held._complete
+        assert held.shared([3], 1, bulk=True) == [1, 5, 2**40]
