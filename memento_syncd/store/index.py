@@ -50,7 +50,7 @@ _FREEZE_MIN_ROWS = 1000
 # past that (the application rewrote many rows at once), they are looked up afresh.
 _LOG_LIMIT = 500
 # Texts looked up together by ``prepare`` (``store.lookups``): its time limit is checked
-# between batches. 32 take about 5 ms on the benchmark's 100,000-row index.
+# between batches. 32 take about 8 ms on the dedup benchmark's 100,000-row index.
 _PREPARE_BATCH = 32
 _TOKEN_MASK = (1 << 63) - 1
 _KEYS_LIMIT = 1 << 16  # memoised sort keys, per memo (under 10 MB each)

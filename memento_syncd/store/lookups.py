@@ -2,9 +2,9 @@
 
 A look-up reads three things: the rows with the same content hash, the postings of the
 text's prefix tokens, and the rows those postings name. Done one text at a time that is
-three or four statements per text, which at a few microseconds of fixed cost each were a
-fifth of a probe; here each is one statement (or one per 500 values) for a whole batch,
-and a candidate row shared by several texts of the batch is read and unpacked once.
+three or four statements per text; here each is one statement (or one per 500 values)
+for a whole batch, and a candidate row shared by several texts of the batch is read and
+unpacked once.
 The answers are exactly those of looking each text up alone (``SimilarityIndex`` checks
 so in the test suite: it compares every prepared answer with a fresh single look-up).
 """
