@@ -5,14 +5,19 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from memento_syncd.store.schema import APP_TABLE, MIGRATIONS
 
+T = TypeVar("T")
+
 BUSY_TIMEOUT_S = 2.0
 BUSY_RETRIES = 2
+# Values per ``IN (...)`` list: SQLite before 3.32 allows at most 999 host parameters.
+IN_CHUNK = 500
 
 
 class LocalStoreError(Exception):
@@ -109,3 +114,9 @@ def meta(conn: sqlite3.Connection, key: str) -> str | None:
     """A value of ``sync_meta``."""
     row = conn.execute("SELECT value FROM sync_meta WHERE key = ?", (key,)).fetchone()
     return None if row is None else str(row[0])
+
+
+def chunks(values: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
+    """``values`` in consecutive slices of at most ``size``, one ``IN (...)`` list each."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]

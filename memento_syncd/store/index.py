@@ -53,7 +53,7 @@ _LOG_LIMIT = 500
 # between batches. 32 take about 8 ms on the dedup benchmark's 100,000-row index.
 _PREPARE_BATCH = 32
 _TOKEN_MASK = (1 << 63) - 1
-_KEYS_LIMIT = 1 << 16  # memoised sort keys, per memo (under 10 MB each)
+_KEYS_LIMIT = 1 << 16  # words whose sort key _analyse memoises (under 10 MB)
 # Set (to anything) in the test suite: every prepared answer used is compared with a
 # fresh look-up, and a difference raises AssertionError.
 CHECK_PROBES = bool(os.environ.get("MEMENTO_SYNCD_CHECK_PROBES"))
@@ -128,7 +128,6 @@ class SimilarityIndex:
         """Read the frozen token order (and which rebuild froze it) from the database."""
         self._order_id = self._meta("index_order")
         self._rank = similarity.Ranks(self._conn.execute("SELECT token, rank FROM sync_vocab"))
-        self._keys: dict[int, int] = {}  # token -> sort key, see _prefix
         self._word_keys: dict[str, int] = {}  # word -> sort key, see _analyse
 
     def size(self) -> int:
@@ -186,12 +185,14 @@ class SimilarityIndex:
         conn.execute("DELETE FROM sync_vocab")
         conn.executemany("INSERT INTO sync_vocab (token, rank) VALUES (?, ?)", frequency.items())
         self._rank = similarity.Ranks(frequency)
-        self._keys, self._word_keys = {}, {}
+        self._word_keys = {}
         self._order_id = uuid.uuid4().hex  # other connections reload the order when it moves
         self._invalidate()
         self._postings.clear()
-        prefixes = [(obs_id, self._prefix(unpack_tokens(blob))) for obs_id, blob in sorted(sets)]
-        self._keys = {}  # served the rebuild; probes memoise per word
+        keys: dict[int, int] = {}
+        prefixes = [
+            (obs_id, self._prefix(unpack_tokens(blob), keys)) for obs_id, blob in sorted(sets)
+        ]
         conn.executemany(
             "UPDATE sync_sets SET prefix = ? WHERE obs_id = ?",
             ((posting_rows.pack(prefix), obs_id) for obs_id, prefix in prefixes),
@@ -357,22 +358,18 @@ class SimilarityIndex:
             keys = sorted(set(keys))
         return tokens, self._cut(keys)
 
-    def _prefix(self, tokens: frozenset[int]) -> list[int]:
+    def _prefix(self, tokens: frozenset[int], memo: dict[int, int] | None = None) -> list[int]:
         """``similarity.prefix(tokens, rank, threshold, ELL)``, sorting plain ints.
 
         A token's sort key ``rank << 63 | token`` orders as ``(rank, token)`` does (token
-        ids are below 2**63) and is memoised: the ranks only gain tokens of rank 0, which
-        they ranked already, until ``rebuild`` or ``_load_order`` starts a new memo.
+        ids are below 2**63). ``memo`` keeps the keys across calls under one order
+        (``rebuild`` passes one for its many sets; ``_analyse`` keeps its own per word).
         """
-        try:
-            keys = sorted(map(self._keys.__getitem__, tokens))
-        except KeyError:
-            if len(self._keys) > _KEYS_LIMIT:
-                self._keys.clear()
-            rank = self._rank
-            self._keys.update((t, rank[t] << 63 | t) for t in tokens.difference(self._keys))
-            keys = sorted(map(self._keys.__getitem__, tokens))
-        return self._cut(keys)
+        rank = self._rank
+        if memo is None:
+            return self._cut(sorted([rank[t] << 63 | t for t in tokens]))
+        memo.update((t, rank[t] << 63 | t) for t in tokens.difference(memo))
+        return self._cut(sorted(map(memo.__getitem__, tokens)))
 
     def _cut(self, keys: list[int]) -> list[int]:
         """The prefix's tokens, from the sorted keys of a whole set (this list is cut)."""

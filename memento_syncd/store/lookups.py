@@ -13,17 +13,12 @@ from __future__ import annotations
 
 import sqlite3
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 from memento_syncd.core import similarity
+from memento_syncd.store.db import chunks
 from memento_syncd.store.postings import Postings
-
-# Values per IN (...) list (SQLite's host-parameter limit is 999 before 3.32).
-IN_CHUNK = 500
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +31,6 @@ class Query:
     tokens: frozenset[int]
     prefix: Sequence[int]
     digest: str
-
-
-def chunks(values: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
-    """``values`` in consecutive slices of at most ``size``."""
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 def exact(conn: sqlite3.Connection, queries: Sequence[Query], exclude: int) -> list[list[int]]:

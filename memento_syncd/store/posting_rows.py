@@ -17,6 +17,8 @@ import time
 from array import array
 from collections.abc import Iterable, Iterator
 
+from memento_syncd.store.db import chunks
+
 # A stored postings row holds the ids of one token among 4,096 consecutive row ids.
 BUCKET_BITS = 12
 # The bucket of a token's merged postings, older buckets' ids together.
@@ -26,13 +28,11 @@ COMPACT_AFTER = 4
 # Tokens merged per statement batch of a compaction slice.
 _COMPACT_BATCH = 200
 _SWAP = sys.byteorder != "little"  # blobs are little-endian on every machine
-_IN_CHUNK = 500  # tokens per read (SQLite's host-parameter limit)
 
 
 def stored(conn: sqlite3.Connection, tokens: list[int]) -> Iterator[tuple[int, list[bytes]]]:
     """Each of ``tokens`` with the stored blobs of its postings (sealed and per bucket)."""
-    for start in range(0, len(tokens), _IN_CHUNK):
-        chunk = tokens[start : start + _IN_CHUNK]
+    for chunk in chunks(tokens):
         blobs: dict[int, list[bytes]] = {token: [] for token in chunk}
         rows = conn.execute(
             "SELECT token, ids FROM sync_postings"  # noqa: S608 - only '?' marks

@@ -4,10 +4,10 @@ A near-twin probe counts, for each row, how many of the probe's prefix tokens th
 indexed prefix holds. In SQL that is a ``GROUP BY`` over a few thousand postings per
 probe; over arrays in memory it is a ``Counter``, or for big probes one numpy sort
 (``similarity.in_at_least``). A token's postings are read the first time a
-probe needs them, so a small pull loads little; once probes have read a good share of the
-table that way, the rest is read in one scan (``BULK_SHARE``), after which a token not
-loaded has no postings. The owner keeps them in step with its own changes and empties
-them when another connection changed the index.
+probe needs them, so a small pull loads little; once look-ups made outside the write lock
+have read a good share of the table that way, the rest is read in one scan
+(``BULK_SHARE``), after which a token not loaded has no postings. The owner keeps them in
+step with its own changes and empties them when another connection changed the index.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from memento_syncd.store import index as index_module
 from memento_syncd.store.db import connect, write
 from memento_syncd.store.index import SimilarityIndex, Text, Twin
+from tests.store.app import app_rows
 
 WORDS = [f"w{n}" for n in range(12)]
 words = st.lists(st.sampled_from(WORDS), min_size=1, max_size=10).map(" ".join)
@@ -40,21 +41,6 @@ def _device() -> Iterator[tuple[sqlite3.Connection, SimilarityIndex]]:
         yield conn, SimilarityIndex(conn, 0.5)
 
 
-def _ids(conn: sqlite3.Connection, count: int) -> list[int]:
-    """Row ids of ``count`` application rows (the index only needs them to exist)."""
-    with write(conn):
-        return [
-            int(
-                conn.execute(
-                    "INSERT INTO observations (project, type, title, content, created_at,"
-                    " updated_at) VALUES ('p', 'note', '', 'x', 'x', 'x')"
-                ).lastrowid
-                or 0
-            )
-            for _ in range(count)
-        ]
-
-
 def _answers(index: SimilarityIndex, text: Text, exclude: int) -> list[Twin | None]:
     """find_twin with no filter, and with a filter refusing odd rows (the next is taken)."""
     return [
@@ -75,7 +61,7 @@ def test_prepared_answer_follows_changes_made_since(
 ) -> None:
     """Rows indexed, replaced or removed after the look-up count as a fresh look-up counts them."""
     with _device() as (conn, index):
-        ids = _ids(conn, 15)
+        ids = app_rows(conn, 15)
         with write(conn):
             for obs_id, text in zip(ids, local, strict=False):
                 index.put(obs_id, text)
@@ -103,7 +89,7 @@ def test_a_change_by_another_connection_voids_prepared_answers(tmp_path: Path) -
     """A twin indexed by another process between look-up and use is still found."""
     with closing(connect(tmp_path / "memento.db")) as conn:
         index = SimilarityIndex(conn, 0.85)
-        row = _ids(conn, 1)[0]
+        row = app_rows(conn, 1)[0]
         text = Text("p", "project", None, "", "alpha beta gamma delta")
         (probe,) = index.prepare([text], seconds=1.0)
         assert probe is not None
@@ -119,7 +105,7 @@ def test_many_changes_since_void_prepared_answers(tmp_path: Path) -> None:
     """Past the log's limit, prepared answers are dropped and looked up afresh."""
     with closing(connect(tmp_path / "memento.db")) as conn:
         index = SimilarityIndex(conn, 0.85)
-        ids = _ids(conn, index_module._LOG_LIMIT + 2)
+        ids = app_rows(conn, index_module._LOG_LIMIT + 2)
         text = Text("p", "project", None, "", "alpha beta gamma delta")
         (probe,) = index.prepare([text], seconds=1.0)
         with write(conn):
@@ -138,7 +124,7 @@ def test_prepared_answers_outlive_a_commit_but_not_a_rollback_or_release(
     """Own committed changes are in the log; a rolled-back one is not, so answers go."""
     with closing(connect(tmp_path / "memento.db")) as conn:
         index = SimilarityIndex(conn, 0.85)
-        first, second = _ids(conn, 2)
+        first, second = app_rows(conn, 2)
         text = Text("p", "project", None, "", "alpha beta gamma delta")
         (probe,) = index.prepare([text], seconds=1.0)
         assert probe is not None
@@ -181,7 +167,7 @@ def test_a_change_by_another_index_on_the_same_connection_voids_prepared_answers
     """A second index object writing in the same transaction is not in the first one's log."""
     with closing(connect(tmp_path / "memento.db")) as conn:
         first, second = SimilarityIndex(conn, 0.85), SimilarityIndex(conn, 0.85)
-        row = _ids(conn, 1)[0]
+        row = app_rows(conn, 1)[0]
         text = Text("p", "project", None, "", "alpha beta gamma delta")
         (probe,) = first.prepare([text], seconds=1.0)
         with write(conn):
@@ -196,7 +182,7 @@ def test_a_rebuild_elsewhere_voids_prepared_answers_and_loaded_postings(tmp_path
     """Another connection's rebuild rewrites every prefix: answers and postings are dropped."""
     with closing(connect(tmp_path / "memento.db")) as conn:
         index = SimilarityIndex(conn, 0.85)
-        rows = _ids(conn, 3)
+        rows = app_rows(conn, 3)
         with write(conn):
             for n, row in enumerate(rows):
                 index.put(row, Text("p", "project", None, "", f"alpha beta gamma delta {n}"))

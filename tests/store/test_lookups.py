@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import tempfile
 from contextlib import closing
 from pathlib import Path
@@ -14,6 +13,7 @@ from memento_syncd.core import similarity
 from memento_syncd.core.hashing import content_hash
 from memento_syncd.store.db import connect, write
 from memento_syncd.store.index import SimilarityIndex, Text
+from tests.store.app import app_rows
 
 THRESHOLD = 0.5
 WORDS = [f"w{n}" for n in range(14)]
@@ -49,20 +49,6 @@ def _brute(text: Text, local: dict[int, Text]) -> tuple[list[int], list[int]]:
     return exact, [obs_id for _, obs_id in sorted(scored)]
 
 
-def _ids(conn: sqlite3.Connection, count: int) -> list[int]:
-    with write(conn):
-        return [
-            int(
-                conn.execute(
-                    "INSERT INTO observations (project, type, title, content, created_at,"
-                    " updated_at) VALUES ('p', 'note', '', 'x', 'x', 'x')"
-                ).lastrowid
-                or 0
-            )
-            for _ in range(count)
-        ]
-
-
 @settings(max_examples=150, deadline=None)
 @given(
     st.lists(texts, min_size=1, max_size=20),
@@ -77,7 +63,7 @@ def test_a_batch_finds_what_brute_force_finds_for_each_text(
     incoming = [w if isinstance(w, Text) else local[w % len(local)] for w in wanted]
     with tempfile.TemporaryDirectory() as tmp, closing(connect(Path(tmp) / "m.db")) as conn:
         index = SimilarityIndex(conn, THRESHOLD)
-        ids = _ids(conn, len(local))
+        ids = app_rows(conn, len(local))
         with write(conn):
             for obs_id, text in zip(ids, local, strict=True):
                 index.put(obs_id, text)

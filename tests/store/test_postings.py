@@ -19,6 +19,7 @@ from memento_syncd.store.db import connect, write
 from memento_syncd.store.index import ELL, SimilarityIndex, Text, Twin
 from memento_syncd.store.posting_rows import compact, pack, store_added, store_removed, unpack
 from memento_syncd.store.postings import Postings
+from tests.store.app import app_rows
 
 THRESHOLD = 0.5
 WORDS = [f"w{n}" for n in range(10)]
@@ -71,15 +72,6 @@ def _change(
     return commit
 
 
-def _rows(conn: sqlite3.Connection) -> list[int]:
-    with write(conn):
-        insert = (
-            "INSERT INTO observations (project, type, title, content, created_at, updated_at)"
-            " VALUES ('p', 'note', '', 'x', 'x', 'x')"
-        )
-        return [int(conn.execute(insert).lastrowid or 0) for _ in range(6)]
-
-
 @settings(max_examples=400, deadline=None)
 @given(steps, st.sampled_from([3, 40, 10_000]), st.sampled_from([0, 1, 4, 500]))
 def test_probes_see_every_committed_change_of_either_connection(
@@ -94,7 +86,7 @@ def test_probes_see_every_committed_change_of_either_connection(
             indexes = [SimilarityIndex(conn, THRESHOLD) for conn in conns]
             for index, conn in zip(indexes, conns, strict=True):
                 index._postings = Postings(conn, limit=limit, bulk_min=bulk_min)
-            ids = _rows(first)
+            ids = app_rows(first, 6)
             model: dict[int, str] = {}
             for device, action, row, content, commit in plan:
                 index, conn = indexes[device], conns[device]
@@ -120,7 +112,7 @@ def test_a_removal_rolled_back_is_not_forgotten(tmp_path: Path) -> None:
     """A row whose removal was rolled back is still found from warm postings."""
     with closing(connect(tmp_path / "memento.db")) as conn:
         index = SimilarityIndex(conn, 0.5)
-        (row, *_) = _rows(conn)
+        (row, *_) = app_rows(conn, 6)
         text = _text("alpha beta gamma delta epsilon")
         near = _text("alpha beta gamma delta zeta")
         with write(conn):
@@ -134,7 +126,7 @@ def test_a_full_cache_keeps_what_it_holds_complete(tmp_path: Path) -> None:
     """Full: a new token is read but not kept, and a kept one that would grow is dropped."""
     with closing(connect(tmp_path / "memento.db")) as conn:
         index = SimilarityIndex(conn, 0.5)
-        rows = _rows(conn)
+        rows = app_rows(conn, 6)
         with write(conn):
             for n, row in enumerate(rows):
                 index.put(row, _text(f"shared words here row{n}"))
@@ -301,15 +293,39 @@ def _stored(conn: sqlite3.Connection, token: int) -> list[int]:
 def test_memoised_sort_keys_give_the_prefix_of_the_order(
     sets: list[frozenset[int]], ranks: dict[int, int]
 ) -> None:
-    """The index's prefix (memoised sort keys) is similarity.prefix under its ranks, also
-    for tokens the ranks gain at rank 0 afterwards."""
+    """The index's prefix (sort keys computed or memoised) is similarity.prefix under its
+    ranks, also for tokens the ranks gain at rank 0 afterwards."""
     with tempfile.TemporaryDirectory() as tmp, closing(connect(Path(tmp) / "m.db")) as conn:
         index = SimilarityIndex(conn, 0.85)
         for token, rank in ranks.items():  # as a rebuild would leave them
             index._rank[token] = rank
+        memo: dict[int, int] = {}
         for tokens in sets + sets:  # the second time from the memo
-            assert index._prefix(tokens) == similarity.prefix(tokens, index._rank, 0.85, ELL)
+            expected = similarity.prefix(tokens, index._rank, 0.85, ELL)
+            assert index._prefix(tokens) == expected
+            assert index._prefix(tokens, memo) == expected
             index._rank.update(dict.fromkeys(tokens - index._rank.keys(), 0))  # as put does
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.lists(st.sampled_from([*WORDS, "Ünïcode", "x_y", "W1"]), max_size=12), max_size=6),
+    st.dictionaries(st.sampled_from(WORDS), st.integers(0, 50), max_size=8),
+)
+def test_a_texts_tokens_and_prefix_from_memoised_word_keys(
+    texts: list[list[str]], ranks: dict[str, int]
+) -> None:
+    """_analyse gives the token ids of the word set and their prefix under the ranks,
+    from a fresh memo and from one filled by earlier texts."""
+    with tempfile.TemporaryDirectory() as tmp, closing(connect(Path(tmp) / "m.db")) as conn:
+        index = SimilarityIndex(conn, 0.85)
+        for word, rank in ranks.items():
+            index._rank[similarity.token_id(word)] = rank
+        for words in texts + texts:
+            text = Text("p", "project", None, "", " ".join(words))
+            tokens = similarity.token_ids(similarity.word_set("", text.content))
+            expected = similarity.prefix(tokens, index._rank, 0.85, ELL)
+            assert index._analyse(text) == (tokens, expected)
 
 
 @given(st.lists(st.integers(-(2**63), 2**63 - 1) | st.integers(0, 2**33), max_size=40))
