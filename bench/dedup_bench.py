@@ -122,25 +122,27 @@ def build_index(
     db: Path, local: list[tuple[str, str]]
 ) -> tuple[sqlite3.Connection, SimilarityIndex, float, float]:
     """Write the rows, open the database, and index them as a first pull does; both timings
-    (the second includes merging the stored postings of older buckets)."""
+    (learning the order, then indexing, which includes merging the stored postings of
+    older buckets)."""
     write_app_db(db, [app_row(PROJECT, i, t, c) for i, (t, c) in enumerate(local)])
     conn = connect(db)  # migration marks every existing row dirty
     index = SimilarityIndex(conn, THRESHOLD)
     started = time.perf_counter()
+    upcoming = index.frequencies_to_come()  # as engine._learn_order
+    if upcoming is None:
+        raise BenchError("a fresh index should learn its order from the waiting rows")
+    with write(conn):
+        index.rebuild(extra=upcoming)
+    learnt = time.perf_counter()
     while True:  # as engine._refresh_index: 500 rows per write transaction
         with write(conn):
             if index.refresh_dirty(limit=500) == 0:
                 break
-    refreshed = time.perf_counter()
-    if not index.needs_rebuild():
-        raise BenchError("a fresh index should need its order built")
-    with write(conn):
-        index.rebuild()
     more = True
     while more:  # as engine._refresh_index: older buckets' postings merged, in slices
         with write(conn):
             more = posting_rows.compact(conn, SLICE_SECONDS)
-    return conn, index, refreshed - started, time.perf_counter() - refreshed
+    return conn, index, learnt - started, time.perf_counter() - learnt
 
 
 def find_twin(index: SimilarityIndex, text: Text) -> Answer:
@@ -276,7 +278,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     local = make_local(n)
     incoming = make_incoming(local, m)
     print("building the index ...", flush=True)
-    conn, _, refresh_s, rebuild_s = build_index(workdir / "memento.db", local)
+    conn, _, learn_s, index_s = build_index(workdir / "memento.db", local)
     try:
         print("dedup as a pull does it: prepare, then find_twin ...", flush=True)
         found, dedup_s = pulled_twins(conn, SimilarityIndex(conn, THRESHOLD), incoming)
@@ -305,7 +307,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "local": n, "incoming": m, "threshold": THRESHOLD,
         "mix": dict(Counter(item.kind for item in incoming)),
         "found": dict(Counter("none" if a is None else a[1] for a in found)),
-        "index_refresh_s": refresh_s, "index_rebuild_s": rebuild_s,
+        "index_learn_s": learn_s, "index_build_s": index_s,
         "dedup_s": dedup_s, "dedup_measured": len(found), "dedup_all_s": dedup_all_s,
         "dedup_target_s": DEDUP_TARGET_S * m / 10_000,
         "single_s": single_s, "single_measured": len(single),
@@ -328,8 +330,8 @@ def print_report(r: dict[str, Any]) -> None:
     n, m = r["local"], r["incoming"]
     met = "met" if r["dedup_all_s"] <= r["dedup_target_s"] else "MISSED"
     rows = [
-        ("index build: tokenize + insert", f"{n:,}", f"{r['index_refresh_s']:.2f}", ""),
-        ("index build: freeze order (rebuild)", f"{n:,}", f"{r['index_rebuild_s']:.2f}", ""),
+        ("index build: learn the order", f"{n:,}", f"{r['index_learn_s']:.2f}", ""),
+        ("index build: index every row", f"{n:,}", f"{r['index_build_s']:.2f}", ""),
         ("dedup: prepare + find_twin (a pull)", f"{m:,}",
          _seconds(r["dedup_all_s"], r["dedup_measured"], m),
          f"<= {r['dedup_target_s']:.1f} s {met}"),

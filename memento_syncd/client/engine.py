@@ -18,14 +18,13 @@ from memento_syncd.core.conflicts import Strategy
 from memento_syncd.core.errors import InvalidInput
 from memento_syncd.core.timestamps import format_timestamp
 from memento_syncd.core.wire import check_identifier
-from memento_syncd.store import outbox, posting_rows, reseed, rows, twins
+from memento_syncd.store import outbox, posting_rows, reseed, reset, rows, twins
 from memento_syncd.store.db import applying, write
 from memento_syncd.store.inbox import SLICE_GAP_SECONDS, SLICE_SECONDS, apply_page, index_slice
 from memento_syncd.store.index import SimilarityIndex
 from memento_syncd.store.settle import Context, settle
 
 PULL_PAGE = 200
-_SMALL_INDEX = 5000
 
 Progress = Callable[[str, int, int | None], None]
 
@@ -137,7 +136,7 @@ class SyncEngine:
     async def _pull_project(self, project: str) -> Report:
         report = Report(project)
         index = await self._similarity()
-        await self._refresh_index(index, rebuild_limit=None)
+        await self._refresh_index(index)
         while True:
             cursor = await self.db.run(_pull_cursor, project)
             try:
@@ -157,7 +156,7 @@ class SyncEngine:
             if not answer.get("has_more"):
                 await self._rejoin(ctx, report)  # after the news: it can take a while
                 return report
-            await self._refresh_index(index, rebuild_limit=_SMALL_INDEX)
+            await self._refresh_index(index)
 
     async def _server_replaced(self, project: str, exc: ServerRefused, report: Report) -> bool:
         """On the first ``stale_cursor`` of a run: queue everything again (see store.reseed)."""
@@ -168,14 +167,18 @@ class SyncEngine:
         report.outcomes["requeued"] += queued
         return True
 
-    async def _refresh_index(self, index: SimilarityIndex, rebuild_limit: int | None) -> None:
-        """Index rows the application wrote, in short transactions; rebuild the order if due.
+    async def _refresh_index(self, index: SimilarityIndex) -> None:
+        """Index rows the application wrote, in short transactions; learn a new order if due.
 
         Each transaction is its own call into the database thread, so other work (the
-        daemon's status, say) is not held behind a long first indexing. On a first run
-        over many existing rows, the order is learnt from those rows before indexing them
-        (a read, then one short write), so no long rebuild blocks the app.
+        daemon's status, say) is not held behind a long first indexing. When the order
+        must change (a new threshold), the index is forgotten first, in slices
+        (``store.reset``); then, as on a first run over many existing rows, the order is
+        learnt from the waiting rows (a read, then one short write) before each is indexed
+        once, so no long rebuild blocks the app.
         """
+        if await self.db.run(_reset_due, index):
+            await self._slices(_reset_slice)
         await self.db.run(_learn_order, index)
         # The rows waiting now; those the app writes meanwhile wait for the next refresh.
         left = await self.db.run(_count_dirty)
@@ -184,12 +187,16 @@ class SyncEngine:
             left = 0 if done == 0 else left - done
             if left > 0:
                 await asyncio.sleep(SLICE_GAP_SECONDS)  # the application's writes go in here
-        await self.db.run(_rebuild_if_due, index, rebuild_limit)
-        more = await self.db.run(posting_rows.compact_due) is not None
-        while more:  # stored postings of older buckets merged, in slices
-            more = await self.db.run(_compact_slice)
-            if more:
-                await asyncio.sleep(SLICE_GAP_SECONDS)
+        if await self.db.run(posting_rows.compact_due) is not None:
+            await self._slices(_compact_slice)  # stored postings of older buckets merged
+
+    async def _slices(self, work: Callable[[sqlite3.Connection], bool]) -> None:
+        """Run ``work`` (a short write transaction: is more left?) until done, leaving the
+        application's writes room between calls."""
+        more = await self.db.run(work)
+        while more:
+            await asyncio.sleep(SLICE_GAP_SECONDS)
+            more = await self.db.run(work)
 
     async def _rejoin(self, ctx: Context, report: Report) -> None:
         """Fold rows pushed since the last pull that became twins of others (store.twins)."""
@@ -228,17 +235,27 @@ def _count_dirty(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT count(*) FROM sync_dirty").fetchone()[0])
 
 
+def _reset_due(conn: sqlite3.Connection, index: SimilarityIndex) -> bool:
+    """Whether the index is being forgotten (``store.reset``); starts it if its order is stale."""
+    if reset.underway(conn):
+        return True
+    if not index.order_stale():  # a read first: most syncs take no write lock here
+        return False
+    with write(conn):
+        stale = index.order_stale()  # another process may have just learnt a new order
+        if stale:
+            reset.start(conn)
+    return stale
+
+
+def _reset_slice(conn: sqlite3.Connection) -> bool:
+    with write(conn):
+        return reset.step(conn, reset.STEP_SECONDS)
+
+
 def _compact_slice(conn: sqlite3.Connection) -> bool:
     with write(conn):
         return posting_rows.compact(conn, SLICE_SECONDS)
-
-
-def _rebuild_if_due(
-    conn: sqlite3.Connection, index: SimilarityIndex, rebuild_limit: int | None
-) -> None:
-    if index.needs_rebuild() and (rebuild_limit is None or index.size() <= rebuild_limit):
-        with write(conn):
-            index.rebuild()
 
 
 def _pull_cursor(conn: sqlite3.Connection, project: str) -> str | None:

@@ -70,8 +70,10 @@ def apply_page(
         try:
             with write(conn), applying(conn):
                 ctx.index.validate()
-                ctx.index.refresh_dirty()
                 started = time.monotonic()
+                # What the application wrote since: usually a few rows. Many (another
+                # process forgot the index, say: store.reset) wait for the next slices.
+                ctx.index.refresh_dirty(limit=500, seconds=slice_seconds)
                 for probe in probes:  # the observations looked up; then the lock is let go
                     outcomes[_apply_parsed(conn, ctx, parsed[position], probe)] += 1
                     position += 1

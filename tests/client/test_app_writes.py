@@ -71,3 +71,25 @@ async def test_the_application_writes_between_the_slices_of_a_page(
     pulled = [i for i, project in enumerate(order) if project == "p"]
     between = sum(1 for i, j in pairwise(pulled) if j > i + 1)
     assert between >= len(pulled) // 2  # app rows between most pairs of consecutive slices
+
+
+async def test_a_backlog_of_rows_to_index_is_spread_over_the_slices(
+    make_device: Any, api: Api
+) -> None:
+    """Rows waiting to be indexed when a page is applied are indexed a few per slice, not
+    all in the first transaction (where the application would wait for all of them)."""
+    a, b = await make_device("A"), await make_device("B")
+    for n in range(3):
+        a.save(title=f"o{n}", content=f"pulled observation number {n}")
+    await a.push()
+    page, cursor = await api.pull_all(a.token, "p")
+    b.app.execute("BEGIN")
+    for n in range(600):
+        b.save(project="app", title=f"w{n}", content=f"written by the application {n}")
+    b.app.execute("COMMIT")
+    with closing(connect(b.db_path)) as conn:
+        context = Context(SimilarityIndex(conn, 0.85), Strategy.LAST_WRITE_WINS, b.stamp())
+        outcomes = apply_page(conn, context, "p", page, cursor, slice_seconds=0.0)
+    assert outcomes == {"inserted": 3}
+    waiting = b.app.execute("SELECT count(*) FROM sync_dirty").fetchone()[0]
+    assert waiting == 600 - 3  # one slice per observation, one row indexed in each

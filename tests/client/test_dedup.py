@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
+
+from memento_syncd.core import similarity
+from memento_syncd.store import reset
+from memento_syncd.store.db import write
+from tests.client.devices import Device
 
 LONG = (
     "We decided to keep agent memory in an embedded SQLite database with WAL mode so "
@@ -151,3 +157,54 @@ async def test_a_pulled_deletion_of_an_unseen_observation_is_not_indexed(
     await b.push()
     await a.pull()
     assert [r[2] for r in a.live()] == ["short lived"]  # a new note, not folded into a deletion
+
+
+def _fill(device: Device, count: int) -> None:
+    """``count`` unrelated observations written by the application in one transaction."""
+    device.app.execute("BEGIN")
+    for n in range(count):
+        device.save(title=f"filler {n}", content=f"note {n} on topic {n * 7919 % 1009} of {n % 13}")
+    device.app.execute("COMMIT")
+
+
+def _index_setting(device: Device) -> str | None:
+    row = device.app.execute("SELECT value FROM sync_meta WHERE key = 'index_threshold'").fetchone()
+    return None if row is None else str(row[0])
+
+
+async def test_a_new_threshold_applies_to_rows_indexed_under_the_old(make_device: Any) -> None:
+    """After similarity_threshold is lowered, a big index is learnt again and its rows
+    are found as near twins at the new threshold."""
+    a, b = await make_device("A"), await make_device("B")
+    _fill(b, 1100)
+    b.save(title="Memory store", content=LONG)
+    await b.pull()
+    assert _index_setting(b) == "0.85/3"
+    extended = LONG + " every night with a small retention window and integrity checks"
+    words = [similarity.token_ids(similarity.word_set("Memory store", c)) for c in (LONG, extended)]
+    assert 0.6 < similarity.jaccard(*words) <= 0.85
+    b.config = dataclasses.replace(b.config, similarity_threshold=0.6)
+    a.save(title="Memory store", content=extended)
+    await a.push()
+    reports = await b.pull()
+    assert reports[0].outcomes == {"dedup_similar": 1}
+    assert _index_setting(b) == "0.6/3"
+    assert b.app.execute("SELECT count(*) FROM sync_sets").fetchone()[0] == 1101
+
+
+async def test_a_sync_finishes_a_reset_stopped_half_way(make_device: Any) -> None:
+    """A reset of the index interrupted after its first batch is finished by the next pull
+    (with the threshold unchanged), and near twins are found again."""
+    a, b = await make_device("A"), await make_device("B")
+    _fill(b, 1100)
+    b.save(title="Memory store", content=LONG)
+    await b.pull()
+    with write(b.app):
+        reset.start(b.app)
+        reset.step(b.app, 0)
+    a.save(title="Memory store", content=LONG + " today")
+    await a.push()
+    reports = await b.pull()
+    assert reports[0].outcomes == {"dedup_similar": 1}
+    assert not reset.underway(b.app)
+    assert b.app.execute("SELECT count(*) FROM sync_sets").fetchone()[0] == 1101
