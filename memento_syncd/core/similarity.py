@@ -263,6 +263,77 @@ def in_at_least(
     return list(dict.fromkeys(found))  # each value once (they are sorted already)
 
 
+def overlap_needed(a: int, b: int, threshold: Threshold) -> int:
+    """The fewest shared tokens that make sets of sizes ``a`` and ``b`` similar (``J > t``).
+
+    ``o / (a + b - o) > p/q`` is ``o * (p + q) > p * (a + b)``; exact, in integers.
+    """
+    t = exact_threshold(threshold)
+    return t.numerator * (a + b) // (t.numerator + t.denominator) + 1
+
+
+def positional_keep(size: int, first: int, other: int, threshold: Threshold) -> bool:
+    """The positional filter (PPJoin, Xiao et al., WWW 2008), on the probe's side.
+
+    A probe of ``size`` tokens whose prefix first meets a row's indexed prefix at position
+    ``first`` (rare first) shares none of its ``first`` earlier tokens with that row: any
+    such shared token, rarer than one inside the row's prefix, would be inside it too. So
+    they share at most ``size - first`` tokens, and a row of ``other`` tokens (0: unknown,
+    kept) can be similar only if that reaches ``overlap_needed(size, other)``.
+    """
+    return other == 0 or size - first >= overlap_needed(size, other, threshold)
+
+
+def in_at_least_positional(
+    lists: Sequence[array[int]],
+    needed: int,
+    size: int,
+    threshold: Threshold,
+    sizes: Sequence[int],
+) -> list[int]:
+    """``in_at_least(lists, needed)`` less the values ``positional_keep`` rules out.
+
+    ``lists`` are the postings of a probe's prefix tokens, rare first, for a probe of
+    ``size`` tokens; ``sizes[v]`` is row ``v``'s size (0, or ``v`` past the end: unknown).
+    One sort of ``value * 256 + list position`` gives each value's count and first list;
+    positions past 255 count as 255, which only keeps more.
+    """
+    t = exact_threshold(threshold)
+    p, q = t.numerator, t.denominator
+    total = sum(map(len, lists))
+    needed = max(1, needed)
+    if total < needed:
+        return []
+    import numpy as np
+
+    flat = np.concatenate([np.asarray(values, dtype=np.int64) for values in lists])
+    if p + q >= 1 << 40 or int(flat.max()) >= 1 << 54 or int(flat.min()) < 0:
+        found = in_at_least(lists, needed)  # 64-bit arithmetic would not do: filter by hand
+        return [v for v in found if positional_keep(size, _first(v, lists), _size(v, sizes), t)]
+    labels = np.minimum(np.repeat(np.arange(len(lists)), [len(v) for v in lists]), 255)
+    keys = np.sort(flat << 8 | labels)
+    ids = keys >> 8
+    starts = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
+    counts = np.diff(np.append(starts, len(ids)))
+    chosen = starts[counts >= needed]
+    values, first = ids[chosen], keys[chosen] & 255
+    held = np.asarray(sizes)  # a view of an array("H"): no copy
+    others = np.zeros(len(values), dtype=np.int64)
+    inside = values < len(held)
+    others[inside] = held[values[inside]]
+    keep = (others == 0) | (size - first > p * (size + others) // (p + q))
+    kept: list[int] = values[keep].tolist()
+    return kept
+
+
+def _first(value: int, lists: Sequence[array[int]]) -> int:
+    return next((n for n, values in enumerate(lists) if value in values), len(lists))
+
+
+def _size(value: int, sizes: Sequence[int]) -> int:
+    return sizes[value] if 0 <= value < len(sizes) else 0
+
+
 def prefix(
     tokens: Iterable[int], rank: Mapping[int, int], threshold: Threshold, ell: int = 1
 ) -> list[int]:

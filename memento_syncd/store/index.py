@@ -290,7 +290,7 @@ class SimilarityIndex:
              pack_tokens(tokens), posting_rows.pack(prefix)),
         )  # fmt: skip
         posting_rows.store_added(self._conn, obs_id, prefix)
-        self._postings.added(obs_id, prefix)
+        self._postings.added(obs_id, prefix, len(tokens))
         if self._log is not None:
             scope, topic_key, shown = text.scope, text.topic_key, frozenset(prefix)
             self._record(obs_id, _Entry(text.project, scope, topic_key, digest, tokens, shown))

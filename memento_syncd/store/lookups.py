@@ -82,7 +82,8 @@ def similar(
         (query.prefix, similarity.shared_needed(len(query.tokens), threshold, ell))
         for query in queries
     ]
-    candidates = postings.shared_many(wants, bulk=bulk)
+    sizes = [len(query.tokens) for query in queries]
+    candidates = postings.shared_many(wants, bulk=bulk, sizes=sizes, threshold=threshold)
     rows = _rows(conn, candidates, bounds)
     unpacked: dict[int, frozenset[int]] = {}
     found: list[list[tuple[float, int]]] = []

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 
 from memento_syncd.core import similarity
 from memento_syncd.store.posting_rows import stored, unpack
+from memento_syncd.store.row_sizes import RowSizes
 
 # 4 bytes a posting (8 for row ids past 2**31): 4 million postings, what 180,000 rows of
 # ~1 KB hold, take ~16 MB (6 million left a 100,000 pull's client at 97 MB with numpy
@@ -36,6 +37,10 @@ POSTINGS_LIMIT = 4_000_000
 BULK_SHARE = 4
 # Before this many rows were read token by token, the table is not even counted.
 BULK_MIN_ROWS = 500
+# A probe with more candidates than this has them checked by the positional filter
+# (``similarity.positional_keep``) before anyone reads their rows: templated texts, whose
+# common words fill each other's prefixes, would otherwise make every row a candidate.
+POSITIONAL_FROM = 32
 
 
 class Postings:
@@ -53,6 +58,7 @@ class Postings:
         self._rows_read = 0  # stored rows read token by token since the last clear
         self._table_rows: int | None = None  # rows in sync_postings, once counted
         self._bulk_tried = False
+        self.sizes = RowSizes(conn)  # read only for the positional filter
 
     def __bool__(self) -> bool:
         """Whether it holds anything the database could contradict: loaded postings, or
@@ -66,18 +72,27 @@ class Postings:
         self._complete = self._bulk_tried = False
         self._rows_read = 0
         self._table_rows = None
+        self.sizes.clear()
 
     def shared(self, tokens: Iterable[int], needed: int, *, bulk: bool = False) -> list[int]:
         """The rows whose indexed prefix holds at least ``needed`` of ``tokens``."""
         return self.shared_many([(list(tokens), needed)], bulk=bulk)[0]
 
     def shared_many(
-        self, wants: Sequence[tuple[Sequence[int], int]], *, bulk: bool = False
+        self,
+        wants: Sequence[tuple[Sequence[int], int]],
+        *,
+        bulk: bool = False,
+        sizes: Sequence[int] | None = None,
+        threshold: similarity.Threshold = similarity.DEFAULT_THRESHOLD,
     ) -> list[list[int]]:
         """``shared(tokens, needed)`` for each pair, the missing postings read at once.
 
         With ``bulk``, the whole table may be read instead (``BULK_SHARE``): a scan of a
         few hundred milliseconds at 100,000 rows, so only where no write lock is held.
+        With ``sizes`` (each probe's size; its tokens are its prefix, rare first), rows
+        that cannot be similar at ``threshold`` by the positional filter may be left out
+        when a probe has more than ``POSITIONAL_FROM`` of them.
         """
         read: dict[int, array[int]] = {}
         if not self._complete and self._missing(wants):
@@ -87,20 +102,28 @@ class Postings:
                 read = self._read(self._missing(wants))
         lists = self._lists
         empty = array("i")
-        return [
-            similarity.in_at_least(
-                [read[t] if t in read else lists.get(t, empty) for t in tokens], needed
-            )
-            for tokens, needed in wants
-        ]
+        answers = []
+        for n, (tokens, needed) in enumerate(wants):
+            held = [read[t] if t in read else lists.get(t, empty) for t in tokens]
+            found = similarity.in_at_least(held, needed)
+            if sizes is not None and len(found) > POSITIONAL_FROM:
+                found = similarity.in_at_least_positional(
+                    held, needed, sizes[n], threshold, self.sizes.view()
+                )
+            answers.append(found)
+        return answers
 
     def _missing(self, wants: Sequence[tuple[Sequence[int], int]]) -> list[int]:
         """The tokens of ``wants`` not loaded, each once."""
         lists = self._lists
         return list({token for tokens, _ in wants for token in tokens if token not in lists})
 
-    def added(self, obs_id: int, tokens: Iterable[int]) -> None:
-        """A row was indexed under these prefix tokens."""
+    def added(self, obs_id: int, tokens: Iterable[int], size: int = 0) -> None:
+        """A row of ``size`` tokens (0: not said) was indexed under these prefix tokens."""
+        if size:
+            self.sizes.set(obs_id, size)
+        else:
+            self.sizes.forget(obs_id)
         for token in tokens:
             found = self._lists.get(token)
             if found is None:
@@ -121,6 +144,7 @@ class Postings:
 
     def removed(self, obs_id: int, tokens: Iterable[int]) -> None:
         """A row indexed under these prefix tokens was forgotten."""
+        self.sizes.forget(obs_id)
         for token in tokens:
             found = self._lists.get(token)
             if found is None:

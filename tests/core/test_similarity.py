@@ -23,10 +23,13 @@ from memento_syncd.core.similarity import (
     brute_force_best_match,
     exact_threshold,
     in_at_least,
+    in_at_least_positional,
     is_similar,
     jaccard,
     length_bounds,
     ordered,
+    overlap_needed,
+    positional_keep,
     prefix,
     prefix_length,
     shared_needed,
@@ -382,6 +385,79 @@ def test_pairs_reaching_threshold_share_a_prefix_token(
     assert set(prefix(x, rank, threshold)) & set(prefix(y, rank, threshold))
     low, high = length_bounds(len(x), threshold)
     assert low <= len(y) <= high
+
+
+@given(st.integers(1, 300), st.integers(1, 300), thresholds)
+@PROPERTY
+def test_overlap_needed_is_the_least_overlap_that_is_similar(
+    a: int, b: int, threshold: Threshold
+) -> None:
+    """overlap_needed(a, b) shared tokens make sets of sizes a and b similar; one fewer does not."""
+    t = exact_threshold(threshold)
+    o = overlap_needed(a, b, threshold)
+    assert Fraction(o, a + b - o) > t or o > min(a, b)
+    assert not Fraction(o - 1, a + b - o + 1) > t
+
+
+@st.composite
+def templated_family(draw: st.DrawFn) -> list[frozenset[int]]:
+    """Sets made of a shared template (common tokens) plus a few tokens of their own,
+    and near copies of them: many share prefix tokens without being similar."""
+    template = draw(st.frozensets(st.integers(100, 140), min_size=2, max_size=12))
+    sets = []
+    for n in range(draw(st.integers(1, 30))):
+        own = draw(st.frozensets(st.integers(0, 60), max_size=3))
+        dropped = draw(st.sets(st.sampled_from(sorted(template)), max_size=2))
+        sets.append(frozenset((template - dropped) | own | {200 + n}))
+    return sets + draw(st.lists(near_copy(draw(st.sampled_from(sets)), vocab=60), max_size=5))
+
+
+@given(templated_family(), st.data(), thresholds, st.sampled_from([1, 3]))
+@PROPERTY
+def test_positional_filter_keeps_every_similar_row(
+    rows: list[frozenset[int]], data: st.DataObject, threshold: Threshold, ell: int
+) -> None:
+    """in_at_least_positional keeps every indexed row similar to the probe (as brute force
+    finds them) and drops only rows the positional bound rules out, numpy or not."""
+    x = data.draw(st.sampled_from(rows) | near_copy(data.draw(st.sampled_from(rows)), vocab=60))
+    rank = data.draw(ranks([*rows, x]))
+    postings: dict[int, list[int]] = {}
+    for obs_id, y in enumerate(rows, start=1):  # row ids from 1, as rowids are
+        for token in ordered(y, rank)[: prefix_length(len(y), threshold, ell)]:
+            postings.setdefault(token, []).append(obs_id)
+    probe = ordered(x, rank)[: prefix_length(len(x), threshold, ell)]
+    lists = [array("i", postings.get(token, [])) for token in probe]
+    needed = shared_needed(len(x), threshold, ell)
+    sizes = array("H", [0] + [len(y) for y in rows])
+    kept = in_at_least_positional(lists, needed, len(x), threshold, sizes)
+    similar = {n for n, y in enumerate(rows, start=1) if is_similar(x, y, threshold)}
+    assert similar <= set(kept)
+    first = {v: next(n for n, a in enumerate(lists) if v in a) for v in in_at_least(lists, 1)}
+    reference = [
+        v
+        for v in in_at_least(lists, needed)
+        if positional_keep(len(x), first[v], len(rows[v - 1]), threshold)
+    ]
+    assert kept == reference
+
+
+def test_positional_filter_drops_templated_rows_that_differ_in_a_rare_token() -> None:
+    """Rows "bulk row number N of five thousand" share three prefix tokens with a probe of
+    the same template but are not similar (6 of 8): the filter leaves none, though a row
+    that is the probe less its own number is kept."""
+    template = frozenset(range(100, 106))
+    rows = [template | {n} for n in range(1, 50)] + [template]  # the last: probe less its own
+    rank = dict.fromkeys(template, 100)  # common words rank last (rarest first)
+    x = template | {99}
+    postings: dict[int, list[int]] = {}
+    for obs_id, y in enumerate(rows, start=1):
+        for token in ordered(y, rank)[: prefix_length(len(y), 0.85, 3)]:
+            postings.setdefault(token, []).append(obs_id)
+    probe = ordered(x, rank)[: prefix_length(len(x), 0.85, 3)]
+    lists = [array("i", postings.get(token, [])) for token in probe]
+    sizes = array("H", [0] + [len(y) for y in rows])
+    assert len(in_at_least(lists, 3)) == len(rows)  # without it: every row a candidate
+    assert in_at_least_positional(lists, 3, len(x), 0.85, sizes) == [len(rows)]
 
 
 # --- the index ----------------------------------------------------------------------------

@@ -31,7 +31,9 @@ def _tokens(text: Text) -> frozenset[int]:
     return similarity.token_ids(similarity.word_set(text.title, text.content))
 
 
-def _brute(text: Text, local: dict[int, Text]) -> tuple[list[int], list[int]]:
+def _brute(
+    text: Text, local: dict[int, Text], threshold: float = THRESHOLD
+) -> tuple[list[int], list[int]]:
     """Exact twins by id, near twins most similar first, straight from the rules."""
     same = {i: t for i, t in local.items() if (t.project, t.scope) == (text.project, text.scope)}
     exact = sorted(
@@ -44,7 +46,7 @@ def _brute(text: Text, local: dict[int, Text]) -> tuple[list[int], list[int]]:
         if None not in (text.topic_key, other.topic_key) and text.topic_key != other.topic_key:
             continue
         a, b = _tokens(text), _tokens(other)
-        if similarity.is_similar(a, b, THRESHOLD):
+        if similarity.is_similar(a, b, threshold):
             scored.append((-similarity.jaccard(a, b), obs_id))
     return exact, [obs_id for _, obs_id in sorted(scored)]
 
@@ -77,3 +79,41 @@ def test_a_batch_finds_what_brute_force_finds_for_each_text(
             exact, near = _brute(text, rows)
             assert list(probe.exact) == exact
             assert [obs_id for _, obs_id in probe.similar] == near
+
+
+TEMPLATE = ["bulk", "row", "number", "of", "five", "thousand"]
+templated = st.builds(
+    lambda dropped, own: " ".join([w for w in TEMPLATE if w not in dropped] + own),
+    st.sets(st.sampled_from(TEMPLATE), max_size=2),
+    st.lists(st.sampled_from([f"n{n}" for n in range(60)]), max_size=3),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(templated, min_size=1, max_size=10), st.sampled_from([0.5, 0.85]))
+def test_templated_rows_are_found_as_brute_force_finds_them(
+    wanted: list[str], threshold: float
+) -> None:
+    """Among many rows of one template, each with a number of its own (every row a
+    prefix-filter candidate of every other), look-ups still answer as brute force, the
+    positional filter at work."""
+    local = [Text("p", "project", None, "", f"{' '.join(TEMPLATE)} {n}") for n in range(80)]
+    local += [Text("p", "project", None, "", content) for content in wanted[:3]]
+    incoming = [Text("p", "project", None, "", content) for content in wanted]
+    incoming.append(Text("p", "project", None, "", f"{' '.join(TEMPLATE)} n999"))
+    with tempfile.TemporaryDirectory() as tmp, closing(connect(Path(tmp) / "m.db")) as conn:
+        index = SimilarityIndex(conn, threshold)
+        ids = app_rows(conn, len(local))
+        with write(conn):
+            for obs_id, text in zip(ids, local, strict=True):
+                index.put(obs_id, text)
+            index.rebuild()  # the template's words are the common ones: ranked last
+        probes = index.prepare(incoming, seconds=60.0)
+        index.release()
+        rows = dict(zip(ids, local, strict=True))
+        for text, probe in zip(incoming, probes, strict=True):
+            assert probe is not None
+            exact, near = _brute(text, rows, threshold)
+            assert list(probe.exact) == exact
+            assert [obs_id for _, obs_id in probe.similar] == near
+        assert index._postings.sizes.nbytes() > 0
