@@ -41,6 +41,7 @@ bench: $(BENCH_STAMP)  ## print every benchmark figure of docs/benchmarks.md, re
 	$(BIN)/python bench/plots.py
 	$(BIN)/python bench/server_phases.py
 	$(BIN)/python bench/dedup_bench.py
+	$(BIN)/python bench/templated_bench.py
 	$(BIN)/python bench/reindex_bench.py
 	$(BIN)/python bench/client_bench.py
 
