@@ -38,7 +38,7 @@ BULK_SHARE = 4
 # Before this many rows were read token by token, the table is not even counted.
 BULK_MIN_ROWS = 500
 # A probe with more candidates than this has them checked by the positional filter
-# (``similarity.positional_keep``) before anyone reads their rows: templated texts, whose
+# (``similarity.in_at_least_positional``) before their rows are read: templated texts, whose
 # common words fill each other's prefixes, would otherwise make every row a candidate.
 POSITIONAL_FROM = 32
 
