@@ -10,11 +10,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+from memento_syncd.store import backfill
 from memento_syncd.store.schema import APP_TABLE, MIGRATIONS
 
 T = TypeVar("T")
 
 BUSY_TIMEOUT_S = 2.0
+# Between the transactions of a backfill the lock is left free this long, for the
+# application's busy handler to find it free (as store.inbox.SLICE_GAP_SECONDS).
+BACKFILL_GAP_SECONDS = 0.02
 BUSY_RETRIES = 2
 # Values per ``IN (...)`` list: SQLite before 3.32 allows at most 999 host parameters.
 IN_CHUNK = 500
@@ -41,9 +45,13 @@ def connect(path: Path, busy_timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connect
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         migrate(conn, path)
+        _backfill(conn, path)
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise LocalStoreError(f"cannot use database {path}: {exc}") from exc
+    except BaseException:  # LocalStoreBusy, or an interrupt: nothing half-open is left
+        conn.close()
+        raise
     return conn
 
 
@@ -108,6 +116,15 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
             "INSERT OR IGNORE INTO sync_meta (key, value) VALUES ('device_id', ?)",
             (str(uuid.uuid4()),),
         )
+
+
+def _backfill(conn: sqlite3.Connection, path: Path) -> None:
+    """Mark the rows written before a migration (``store.backfill``), a batch at a time."""
+    while backfill.pending(conn):
+        with write(conn, path):
+            more = backfill.step(conn)
+        if more:
+            time.sleep(BACKFILL_GAP_SECONDS)
 
 
 def meta(conn: sqlite3.Connection, key: str) -> str | None:

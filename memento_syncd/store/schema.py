@@ -72,9 +72,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             " END"
             for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD"))
         ),
-        # Rows written before memento-syncd was installed are changes to push and index.
-        "INSERT INTO sync_changes (obs_id) SELECT id FROM observations ORDER BY id",
-        "INSERT OR IGNORE INTO sync_dirty (obs_id) SELECT id FROM observations",
+        # Rows written before memento-syncd was installed are changes to push and index:
+        # marked after the migration, in short transactions (store.backfill).
+        "INSERT OR REPLACE INTO sync_meta (key, value)"
+        " SELECT 'backfill_changes', '0 ' || coalesce(max(id), 0) FROM observations",
     ),
     (
         # The latest version of each folded twin, so that a fold can be recomputed (and a
@@ -116,6 +117,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "DELETE FROM sync_sets",
         "DELETE FROM sync_vocab",
         "DELETE FROM sync_meta WHERE key IN ('index_threshold', 'index_order')",
-        "INSERT OR IGNORE INTO sync_dirty (obs_id) SELECT id FROM observations",
+        "INSERT OR REPLACE INTO sync_meta (key, value)"
+        " SELECT 'backfill_dirty', '0 ' || coalesce(max(id), 0) FROM observations",
     ),
 )
