@@ -153,3 +153,20 @@ def test_catching_up_with_many_unindexed_rows_takes_short_transactions(tmp_path:
         assert conn.execute("SELECT count(*) FROM sync_dirty").fetchone() == (0,)
         assert conn.execute("SELECT count(*) FROM sync_sets").fetchone() == (1200,)
         assert len(commits) >= 3
+
+
+def test_the_wal_is_checkpointed_after_each_write_transaction(tmp_path: Path) -> None:
+    """Our connection checkpoints after each of its commits (never inside one), so the
+    WAL stays short however much is written: 200 transactions of 64 KB leave it small."""
+    path = tmp_path / "memento.db"
+    with closing(connect(path)) as conn:
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+        for n in range(200):
+            with write(conn):
+                conn.execute(
+                    "INSERT INTO observations (project, type, title, content, created_at,"
+                    " updated_at) VALUES ('p', 'note', 't', ?, 'x', 'x')",
+                    (f"{n} " + "x" * 65_536,),
+                )
+        wal = path.with_name(path.name + "-wal").stat().st_size
+        assert wal < 2_000_000, wal  # without the checkpoints: 18 MB
