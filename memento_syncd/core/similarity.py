@@ -295,43 +295,51 @@ def in_at_least_positional(
 
     ``lists`` are the postings of a probe's prefix tokens, rare first, for a probe of
     ``size`` tokens; ``sizes[v]`` is row ``v``'s size (0, or ``v`` past the end: unknown).
-    One sort of ``value * 256 + list position`` gives each value's count and first list;
-    positions past 255 count as 255, which only keeps more.
+    One sort of ``value * 256 + list position`` gives each value's count and first list
+    (positions past 255 count as 255, which only keeps more).
     """
     t = exact_threshold(threshold)
     p, q = t.numerator, t.denominator
-    total = sum(map(len, lists))
     needed = max(1, needed)
-    if total < needed:
+    if sum(map(len, lists)) < needed:
         return []
     import numpy as np
 
     flat = np.concatenate([np.asarray(values, dtype=np.int64) for values in lists])
+    # 64-bit room: for the list position beside each value, and for p * (size + other)
+    # with sizes below 2**17. Else (row ids past 2**54, a threshold such as
+    # 0.123456789012 whose fraction is huge) the same rule, one value at a time.
     if p + q >= 1 << 40 or int(flat.max()) >= 1 << 54 or int(flat.min()) < 0:
-        found = in_at_least(lists, needed)  # 64-bit arithmetic would not do: filter by hand
-        return [v for v in found if positional_keep(size, _first(v, lists), _size(v, sizes), t)]
+        first = _first_lists(lists)
+        return [
+            v
+            for v in in_at_least(lists, needed)
+            if positional_keep(size, first[v], sizes[v] if v < len(sizes) else 0, t)
+        ]
     labels = np.minimum(np.repeat(np.arange(len(lists)), [len(v) for v in lists]), 255)
     keys = np.sort(flat << 8 | labels)
     ids = keys >> 8
     starts = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
     counts = np.diff(np.append(starts, len(ids)))
     chosen = starts[counts >= needed]
-    values, first = ids[chosen], keys[chosen] & 255
+    values, firsts = ids[chosen], keys[chosen] & 255
     held = np.asarray(sizes)  # a view of an array("H"): no copy
     others = np.zeros(len(values), dtype=np.int64)
     inside = values < len(held)
     others[inside] = held[values[inside]]
-    keep = (others == 0) | (size - first > p * (size + others) // (p + q))
+    # positional_keep, vectorised: size - first >= overlap_needed(size, other).
+    keep = (others == 0) | (size - firsts > p * (size + others) // (p + q))
     kept: list[int] = values[keep].tolist()
     return kept
 
 
-def _first(value: int, lists: Sequence[array[int]]) -> int:
-    return next((n for n, values in enumerate(lists) if value in values), len(lists))
-
-
-def _size(value: int, sizes: Sequence[int]) -> int:
-    return sizes[value] if 0 <= value < len(sizes) else 0
+def _first_lists(lists: Sequence[array[int]]) -> dict[int, int]:
+    """Each value of ``lists`` with the position of the first list holding it."""
+    first: dict[int, int] = {}
+    for position, values in enumerate(lists):
+        for value in values:
+            first.setdefault(value, position)
+    return first
 
 
 def prefix(

@@ -28,11 +28,13 @@ _INSERT = {
 }
 
 
+_KEYS = tuple(key for key, _ in _KINDS)
+_PENDING = f"SELECT 1 FROM sync_meta WHERE key IN ({', '.join('?' * len(_KEYS))}) LIMIT 1"  # noqa: S608 - only '?' marks
+
+
 def pending(conn: sqlite3.Connection) -> bool:
     """Whether some range of rows is still to be marked."""
-    keys = tuple(key for key, _ in _KINDS)
-    query = "SELECT 1 FROM sync_meta WHERE key IN (?, ?) LIMIT 1"
-    return conn.execute(query, keys).fetchone() is not None
+    return conn.execute(_PENDING, _KEYS).fetchone() is not None
 
 
 def step(conn: sqlite3.Connection) -> bool:

@@ -93,9 +93,9 @@ def checkpoint(conn: sqlite3.Connection) -> None:
     SQLite's automatic checkpoint runs inside the COMMIT that takes the WAL past 1,000
     pages; with our transactions writing hundreds of pages each, nearly every COMMIT
     ran one (about 30 ms of each ~60 ms first-sync transaction, measured at 100,000
-    rows), and the application's own commits ran them too. A passive checkpoint after
-    each of our commits (about 7 ms) blocks no writer and keeps the WAL short, so those
-    commits take 2 ms. It is only housekeeping: if another process is checkpointing, or
+    rows). This connection's automatic checkpoint is off (``connect``); a passive one
+    after each of its commits (about 7 ms there) blocks no writer, and those commits
+    take about 2 ms. It is only housekeeping: if another process is checkpointing, or
     the database is busy, it is skipped.
     """
     with suppress(sqlite3.OperationalError):

@@ -83,7 +83,7 @@ def similar(
         for query in queries
     ]
     sizes = [len(query.tokens) for query in queries]
-    candidates = postings.shared_many(wants, bulk=bulk, sizes=sizes, threshold=threshold)
+    candidates = postings.shared_many(wants, bulk=bulk, positional=(sizes, threshold))
     rows = _rows(conn, candidates, bounds)
     unpacked: dict[int, frozenset[int]] = {}
     found: list[list[tuple[float, int]]] = []

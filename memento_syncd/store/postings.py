@@ -83,16 +83,15 @@ class Postings:
         wants: Sequence[tuple[Sequence[int], int]],
         *,
         bulk: bool = False,
-        sizes: Sequence[int] | None = None,
-        threshold: similarity.Threshold = similarity.DEFAULT_THRESHOLD,
+        positional: tuple[Sequence[int], similarity.Threshold] | None = None,
     ) -> list[list[int]]:
         """``shared(tokens, needed)`` for each pair, the missing postings read at once.
 
         With ``bulk``, the whole table may be read instead (``BULK_SHARE``): a scan of a
         few hundred milliseconds at 100,000 rows, so only where no write lock is held.
-        With ``sizes`` (each probe's size; its tokens are its prefix, rare first), rows
-        that cannot be similar at ``threshold`` by the positional filter may be left out
-        when a probe has more than ``POSITIONAL_FROM`` of them.
+        With ``positional`` (each probe's size, and the threshold; a probe's tokens are
+        its prefix, rare first), rows that the positional filter rules out may be left
+        out when a probe has more than ``POSITIONAL_FROM`` of them.
         """
         read: dict[int, array[int]] = {}
         if not self._complete and self._missing(wants):
@@ -106,7 +105,8 @@ class Postings:
         for n, (tokens, needed) in enumerate(wants):
             held = [read[t] if t in read else lists.get(t, empty) for t in tokens]
             found = similarity.in_at_least(held, needed)
-            if sizes is not None and len(found) > POSITIONAL_FROM:
+            if positional is not None and len(found) > POSITIONAL_FROM:
+                sizes, threshold = positional
                 found = similarity.in_at_least_positional(
                     held, needed, sizes[n], threshold, self.sizes.view()
                 )

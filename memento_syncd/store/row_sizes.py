@@ -2,7 +2,7 @@
 
 ``Postings`` turns to these when a probe has many candidates (templated observations
 that share their common words): knowing each candidate's size there rules most of them
-out without reading their rows (``core.similarity.positional_keep``). Sizes are read
+out without reading their rows (``core.similarity.in_at_least_positional``). Sizes are read
 in one scan of ``sync_sets`` the first time they are needed and kept in step by the
 owner. Two bytes a row id, indexed by id: rows are the application's rowids, dense in
 practice; an id far past the others, or a size past 65,535, is held as 0, "unknown",

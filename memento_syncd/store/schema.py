@@ -117,7 +117,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "DELETE FROM sync_sets",
         "DELETE FROM sync_vocab",
         "DELETE FROM sync_meta WHERE key IN ('index_threshold', 'index_order')",
-        "INSERT OR REPLACE INTO sync_meta (key, value)"
-        " SELECT 'backfill_dirty', '0 ' || coalesce(max(id), 0) FROM observations",
+        # (Not on a new install: its backfill_changes, not begun yet, marks them too.)
+        "INSERT OR REPLACE INTO sync_meta (key, value) SELECT 'backfill_dirty', span"
+        " FROM (SELECT '0 ' || coalesce(max(id), 0) AS span FROM observations) WHERE NOT"
+        " EXISTS (SELECT 1 FROM sync_meta WHERE key = 'backfill_changes' AND value = span)",
     ),
 )

@@ -51,6 +51,30 @@ def _brute(
     return exact, [obs_id for _, obs_id in sorted(scored)]
 
 
+def _check_against_brute_force(
+    local: list[Text], incoming: list[Text], threshold: float, rebuild: bool
+) -> SimilarityIndex:
+    """Index ``local`` (and learn the order if ``rebuild``), prepare ``incoming`` in one
+    batch, and check each answer against brute force; the index, for more checks."""
+    with tempfile.TemporaryDirectory() as tmp, closing(connect(Path(tmp) / "m.db")) as conn:
+        index = SimilarityIndex(conn, threshold)
+        ids = app_rows(conn, len(local))
+        with write(conn):
+            for obs_id, text in zip(ids, local, strict=True):
+                index.put(obs_id, text)
+            if rebuild:
+                index.rebuild()
+        probes = index.prepare(incoming, seconds=60.0)
+        index.release()
+        rows = dict(zip(ids, local, strict=True))
+        for text, probe in zip(incoming, probes, strict=True):
+            assert probe is not None
+            exact, near = _brute(text, rows, threshold)
+            assert list(probe.exact) == exact
+            assert [obs_id for _, obs_id in probe.similar] == near
+    return index
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     st.lists(texts, min_size=1, max_size=20),
@@ -63,22 +87,7 @@ def test_a_batch_finds_what_brute_force_finds_for_each_text(
     """Across projects, scopes, topic keys and repeated texts, one batch answers each text
     as brute force does; an int stands for a copy of that local text (an exact twin)."""
     incoming = [w if isinstance(w, Text) else local[w % len(local)] for w in wanted]
-    with tempfile.TemporaryDirectory() as tmp, closing(connect(Path(tmp) / "m.db")) as conn:
-        index = SimilarityIndex(conn, THRESHOLD)
-        ids = app_rows(conn, len(local))
-        with write(conn):
-            for obs_id, text in zip(ids, local, strict=True):
-                index.put(obs_id, text)
-            if rebuild:
-                index.rebuild()
-        probes = index.prepare(incoming, seconds=60.0)
-        index.release()
-        rows = dict(zip(ids, local, strict=True))
-        for text, probe in zip(incoming, probes, strict=True):
-            assert probe is not None
-            exact, near = _brute(text, rows)
-            assert list(probe.exact) == exact
-            assert [obs_id for _, obs_id in probe.similar] == near
+    _check_against_brute_force(local, incoming, THRESHOLD, rebuild)
 
 
 TEMPLATE = ["bulk", "row", "number", "of", "five", "thousand"]
@@ -101,19 +110,6 @@ def test_templated_rows_are_found_as_brute_force_finds_them(
     local += [Text("p", "project", None, "", content) for content in wanted[:3]]
     incoming = [Text("p", "project", None, "", content) for content in wanted]
     incoming.append(Text("p", "project", None, "", f"{' '.join(TEMPLATE)} n999"))
-    with tempfile.TemporaryDirectory() as tmp, closing(connect(Path(tmp) / "m.db")) as conn:
-        index = SimilarityIndex(conn, threshold)
-        ids = app_rows(conn, len(local))
-        with write(conn):
-            for obs_id, text in zip(ids, local, strict=True):
-                index.put(obs_id, text)
-            index.rebuild()  # the template's words are the common ones: ranked last
-        probes = index.prepare(incoming, seconds=60.0)
-        index.release()
-        rows = dict(zip(ids, local, strict=True))
-        for text, probe in zip(incoming, probes, strict=True):
-            assert probe is not None
-            exact, near = _brute(text, rows, threshold)
-            assert list(probe.exact) == exact
-            assert [obs_id for _, obs_id in probe.similar] == near
-        assert index._postings.sizes.nbytes() > 0
+    # rebuild: the template's words are the common ones, ranked last
+    index = _check_against_brute_force(local, incoming, threshold, rebuild=True)
+    assert index._postings.sizes.nbytes() > 0  # the filter ran (n999)
