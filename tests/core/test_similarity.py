@@ -353,14 +353,14 @@ def test_prefix_takes_the_leading_tokens() -> None:
 posting_lists = st.lists(st.sets(st.integers(0, 40), max_size=25), max_size=8)
 
 
-@given(posting_lists, st.integers(0, 5), st.booleans(), st.sampled_from([0, 10**9]))
+@given(posting_lists, st.integers(0, 5), st.booleans(), st.sampled_from([0, 10**9, None]))
 @example([{0, 1, 2}], 5, False, 0)  # fewer values than needed at all
 @PROPERTY
 def test_in_at_least_counts_like_a_counter(
-    lists: list[set[int]], needed: int, wide: bool, numpy_from: int
+    lists: list[set[int]], needed: int, wide: bool, numpy_from: int | None
 ) -> None:
     """in_at_least gives the values held by at least ``needed`` lists, ascending, counted
-    with numpy or with a Counter."""
+    with numpy, with a Counter, or with whichever the default picks."""
     arrays = [  # with ``wide``, every other list holds 8-byte ids, as past 2**31 rows
         array("q", sorted(v + 2**40 for v in values)) if wide and n % 2 else array("i", values)
         for n, values in enumerate(lists)
