@@ -274,13 +274,8 @@ class SimilarityIndex:
                 prefix = probe.prefix
         else:
             (tokens, prefix), digest = self._analyse(text), content_hash(text.content)
-        new = list(itertools.filterfalse(self._rank.__contains__, tokens))
-        if new:  # unseen words rank 0, as they did before: prefixes made so far still hold
-            self._conn.executemany(
-                "INSERT OR IGNORE INTO sync_vocab (token, rank) VALUES (?, 0)",
-                ((t,) for t in new),
-            )
-            self._rank.update(dict.fromkeys(new, 0))
+        # A word first seen after the order was frozen is not added to it: missing from
+        # sync_vocab it ranks 0 (similarity.Ranks), so prefixes made so far still hold.
         if prefix is None:
             prefix = self._prefix(tokens)
         self._conn.execute(

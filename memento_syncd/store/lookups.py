@@ -132,8 +132,9 @@ def _rows(
 
 
 def pack_tokens(tokens: Iterable[int]) -> bytes:
-    """A token set as ``sync_sets.tokens`` holds it: sorted 8-byte integers, native order."""
-    return array("q", sorted(tokens)).tobytes()
+    """A token set as ``sync_sets.tokens`` holds it: 8-byte integers in native byte order,
+    in no particular order (it is read back as a set)."""
+    return array("q", tokens).tobytes()
 
 
 def unpack_tokens(blob: bytes) -> frozenset[int]:
