@@ -12,7 +12,7 @@ class Fault(enum.Enum):
 
     PASS = "pass"  # noqa: S105 - a fault mode, not a password
     DROP_RESPONSE = "drop_response"  # forward the request, swallow the answer, hang up
-    CUT_RESPONSE = "cut_response"  # forward the first bytes of the answer, then hang up
+    CUT_RESPONSE = "cut_response"  # forward ``cut_after`` bytes of answers, then hang up
     DELAY = "delay"  # hold each answer chunk for ``delay`` seconds
     REFUSE = "refuse"  # hang up at once, before the request reaches the server
 
@@ -24,8 +24,9 @@ class FaultProxy:
         self.upstream = (upstream_host, upstream_port)
         self.fault = Fault.PASS
         self.delay = 0.0
-        self.cut_after = 64
+        self.cut_after = 64  # bytes of a connection's answers forwarded in CUT_RESPONSE
         self.connections = 0
+        self.forwarded = 0  # bytes of answers forwarded, every connection together
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -86,10 +87,11 @@ class FaultProxy:
                         return
                     if self.fault is Fault.DELAY:
                         await asyncio.sleep(self.delay)
-                    if self.fault is Fault.CUT_RESPONSE:
+                    if self.fault is Fault.CUT_RESPONSE and sent + len(chunk) > self.cut_after:
                         dst.write(chunk[: max(0, self.cut_after - sent)])
                         await dst.drain()
                         return
+                    self.forwarded += len(chunk)
                 dst.write(chunk)
                 sent += len(chunk)
                 await dst.drain()

@@ -27,6 +27,11 @@ async def _server_count(api: Api, token: str, project: str = "p") -> int:
     return len(rows)
 
 
+def _pull_count(device: Any, project: str = "p") -> int:
+    query = "SELECT pull_count FROM sync_cursors WHERE project = ?"
+    return int(device.app.execute(query, (project,)).fetchone()[0])
+
+
 @pytest.mark.parametrize("fault", [Fault.DROP_RESPONSE, Fault.CUT_RESPONSE])
 async def test_push_whose_answer_is_lost_is_resent_harmlessly(
     make_device: Any, proxy: FaultProxy, api: Api, fault: Fault
@@ -64,6 +69,30 @@ async def test_a_cut_page_is_not_applied_and_the_retry_completes(
     proxy.fault = Fault.PASS
     await b.pull("p", url=proxy.url)
     assert b.live() == a.live()
+
+
+async def test_a_later_page_cut_off_leaves_the_pages_before_it_and_their_cursor(
+    make_device: Any, proxy: FaultProxy
+) -> None:
+    """A pull of three pages is cut off in a later one: it fails having applied whole
+    pages only, each with its cursor, and the next pull brings the rest, once."""
+    a, b, c = await make_device("A"), await make_device("B"), await make_device("C")
+    for n in range(450):  # pages of 200, 200 and 50
+        a.save(title=f"o{n}", content=f"note number {n} " + "words " * n)
+    await a.push()
+    await c.pull("p", url=proxy.url)  # how many bytes the three answers take
+    assert len(c.live()) == 450
+    proxy.fault = Fault.CUT_RESPONSE
+    proxy.cut_after = proxy.forwarded // 3  # within the second answer of a connection
+    with pytest.raises(Unreachable):
+        await b.pull("p", url=proxy.url)
+    applied = len(b.live())
+    assert applied in (200, 400), applied
+    assert _pull_count(b) == applied  # the cursor went with the pages, no further
+    proxy.fault = Fault.PASS
+    await b.pull("p", url=proxy.url)
+    assert b.live() == a.live()
+    assert _pull_count(b) == 450
 
 
 async def test_a_conflict_settled_by_a_pull_during_the_push_is_not_settled_twice(
