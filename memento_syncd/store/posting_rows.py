@@ -31,17 +31,34 @@ _SWAP = sys.byteorder != "little"  # blobs are little-endian on every machine
 
 
 def stored(conn: sqlite3.Connection, tokens: list[int]) -> Iterator[tuple[int, list[bytes]]]:
-    """Each of ``tokens`` with the stored blobs of its postings (sealed and per bucket)."""
+    """Each of ``tokens`` with the stored blobs of its postings (sealed and per bucket).
+
+    Read by key: one seek per token and bucket holding postings (the sealed one and the
+    few that ``compact`` has not merged yet).
+    """
+    buckets = live_buckets(conn)
     for chunk in chunks(tokens):
         blobs: dict[int, list[bytes]] = {token: [] for token in chunk}
         rows = conn.execute(
             "SELECT token, ids FROM sync_postings"  # noqa: S608 - only '?' marks
-            f" WHERE token IN ({','.join('?' * len(chunk))})",
-            chunk,
+            f" WHERE bucket IN ({','.join('?' * len(buckets))})"
+            f" AND token IN ({','.join('?' * len(chunk))})",
+            (*buckets, *chunk),
         )
         for token, blob in rows:
             blobs[token].append(blob)
         yield from blobs.items()
+
+
+def live_buckets(conn: sqlite3.Connection) -> list[int]:
+    """The buckets that hold postings, ascending (``SEALED`` first if it does): one seek each."""
+    buckets: list[int] = []
+    query = "SELECT min(bucket) FROM sync_postings WHERE bucket > ?"
+    (bucket,) = conn.execute(query, (SEALED - 1,)).fetchone()
+    while bucket is not None:
+        buckets.append(bucket)
+        (bucket,) = conn.execute(query, (bucket,)).fetchone()
+    return buckets
 
 
 def pack(values: Iterable[int]) -> bytes:
@@ -126,6 +143,7 @@ def compact(conn: sqlite3.Connection, seconds: float) -> bool:
     newest = compact_due(conn)
     if newest is None:
         return False
+    older = [bucket for bucket in live_buckets(conn) if 0 <= bucket < newest]
     started = time.monotonic()
     while True:
         tokens = list(dict.fromkeys(t for (t,) in conn.execute(
@@ -135,7 +153,7 @@ def compact(conn: sqlite3.Connection, seconds: float) -> bool:
         if not tokens:
             return False
         for token in tokens:
-            _seal(conn, token, newest)
+            _seal(conn, token, older)
         if time.monotonic() - started >= seconds:
             return True
 
@@ -151,16 +169,18 @@ def compact_due(conn: sqlite3.Connection) -> int | None:
     return int(newest)
 
 
-def _seal(conn: sqlite3.Connection, token: int, newest: int) -> None:
-    """Merge ``token``'s rows of buckets older than ``newest`` into its sealed row."""
-    rows = conn.execute(
-        "SELECT ids FROM sync_postings WHERE token = ? AND bucket < ? ORDER BY bucket",
-        (token, newest),
+def _seal(conn: sqlite3.Connection, token: int, older: list[int]) -> None:
+    """Merge ``token``'s rows of the ``older`` buckets (ascending) into its sealed row."""
+    marks = ",".join("?" * len(older))
+    rows = conn.execute(  # the sealed row first: its ids are the oldest
+        f"SELECT ids FROM sync_postings WHERE bucket IN (?,{marks}) AND token = ?"  # noqa: S608
+        " ORDER BY bucket",
+        (SEALED, *older, token),
     )
     merged = b"".join(blob for (blob,) in rows)
     conn.execute(
-        "DELETE FROM sync_postings WHERE token = ? AND bucket >= 0 AND bucket < ?",
-        (token, newest),
+        f"DELETE FROM sync_postings WHERE bucket IN ({marks}) AND token = ?",  # noqa: S608
+        (*older, token),
     )
     conn.execute(
         "INSERT INTO sync_postings (bucket, token, ids) VALUES (?, ?, ?)"

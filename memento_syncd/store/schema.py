@@ -122,4 +122,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " FROM (SELECT '0 ' || coalesce(max(id), 0) AS span FROM observations) WHERE NOT"
         " EXISTS (SELECT 1 FROM sync_meta WHERE key = 'backfill_changes' AND value = span)",
     ),
+    (
+        # Postings are read by (bucket, token) key (store.posting_rows): a second index by
+        # token put every new posting in a random place of it, 40% of what indexing a
+        # row wrote to the WAL.
+        "DROP INDEX IF EXISTS sync_postings_token",
+    ),
 )

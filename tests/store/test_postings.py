@@ -362,3 +362,27 @@ def test_a_bulk_read_joins_a_tokens_rows_of_4_and_8_byte_ids(tmp_path: Path) -> 
         assert held.shared([11], 1, bulk=True) == []  # due now: everything is read
         assert held._complete
         assert held.shared([3], 1, bulk=True) == [1, 5, 2**40]
+
+
+def test_keyed_statements_on_stored_postings_never_scan_the_table(tmp_path: Path) -> None:
+    """Every statement that reads or changes chosen rows of sync_postings (adding, removing,
+    merging buckets, reading a token) seeks by its (bucket, token) key: none scans it."""
+    with closing(connect(tmp_path / "memento.db")) as conn:
+        statements: list[str] = []
+        conn.set_trace_callback(statements.append)
+        with write(conn):
+            for obs_id in (1, 2, 4097, 9000, 20_000, 30_000):  # buckets 0 to 7, then merged
+                store_added(conn, obs_id, {3, 7, 11})
+            store_removed(conn, 2, {3, 7})
+            while compact(conn, 0.0):
+                pass
+            store_removed(conn, 1, {3})  # from the sealed row
+            assert Postings(conn).shared([3, 7, 11, 13], 3) == [4097, 9000, 20_000, 30_000]
+            assert Postings(conn).shared([3, 7], 1) == [1, 4097, 9000, 20_000, 30_000]
+        conn.set_trace_callback(None)
+        keyed = [sql for sql in statements if "sync_postings" in sql and "WHERE" in sql]
+        for kind in ("SELECT token, ids", "DELETE", "UPDATE", "bucket IN"):
+            assert any(kind in sql for sql in keyed), kind
+        for sql in keyed:
+            plan = " | ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+            assert "SCAN sync_postings" not in plan, (sql, plan)
