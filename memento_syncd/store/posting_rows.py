@@ -144,6 +144,8 @@ def compact(conn: sqlite3.Connection, seconds: float) -> bool:
     if newest is None:
         return False
     older = [bucket for bucket in live_buckets(conn) if 0 <= bucket < newest]
+    if not older:  # not after compact_due found one; but an empty IN list is an error
+        return False
     started = time.monotonic()
     while True:
         tokens = list(dict.fromkeys(t for (t,) in conn.execute(

@@ -123,9 +123,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " EXISTS (SELECT 1 FROM sync_meta WHERE key = 'backfill_changes' AND value = span)",
     ),
     (
-        # Postings are read by (bucket, token) key (store.posting_rows): a second index by
-        # token put every new posting in a random place of it, 40% of what indexing a
-        # row wrote to the WAL.
+        # Postings are read by (bucket, token) key (store.posting_rows): the index by
+        # token put every new posting at a random place of a second B-tree as well.
         "DROP INDEX IF EXISTS sync_postings_token",
     ),
 )
