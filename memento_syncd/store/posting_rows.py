@@ -51,10 +51,14 @@ def stored(conn: sqlite3.Connection, tokens: list[int]) -> Iterator[tuple[int, l
 
 
 def live_buckets(conn: sqlite3.Connection) -> list[int]:
-    """The buckets that hold postings, ascending (``SEALED`` first if it does): one seek each."""
+    """The buckets that hold postings, ascending: one seek each.
+
+    From the lowest there is: an application may give rows negative ids, whose buckets
+    are below ``SEALED`` (or are it: those ids are then stored with the sealed ones).
+    """
     buckets: list[int] = []
     query = "SELECT min(bucket) FROM sync_postings WHERE bucket > ?"
-    (bucket,) = conn.execute(query, (SEALED - 1,)).fetchone()
+    (bucket,) = conn.execute("SELECT min(bucket) FROM sync_postings").fetchone()
     while bucket is not None:
         buckets.append(bucket)
         (bucket,) = conn.execute(query, (bucket,)).fetchone()

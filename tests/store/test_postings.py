@@ -386,3 +386,14 @@ def test_keyed_statements_on_stored_postings_never_scan_the_table(tmp_path: Path
         for sql in keyed:
             plan = " | ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
             assert "SCAN sync_postings" not in plan, (sql, plan)
+
+
+def test_rows_with_negative_ids_are_found_in_their_buckets(tmp_path: Path) -> None:
+    """An application may insert rows with negative ids: their postings, in buckets at or
+    below the sealed one, are read like any others, token by token or all at once."""
+    with closing(connect(tmp_path / "memento.db")) as conn, write(conn):
+        ids = [-(2**40), -10_000, -5, 3, 9000]
+        for obs_id in ids:
+            store_added(conn, obs_id, {7, 11})
+        assert Postings(conn).shared([7, 11], 2) == ids
+        assert Postings(conn, bulk_min=0).shared([7], 1, bulk=True) == ids
