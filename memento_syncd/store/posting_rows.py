@@ -144,12 +144,10 @@ def compact(conn: sqlite3.Connection, seconds: float) -> bool:
     the appends of new rows. The postings themselves do not change, only how they are
     stored, so what other connections hold in memory stays right.
     """
-    newest = compact_due(conn)
-    if newest is None:
+    plan = _merge_plan(conn)
+    if plan is None:
         return False
-    older = [bucket for bucket in live_buckets(conn) if 0 <= bucket < newest]
-    if not older:  # not after compact_due found one; but an empty IN list is an error
-        return False
+    newest, older = plan
     started = time.monotonic()
     while True:
         tokens = list(dict.fromkeys(t for (t,) in conn.execute(
@@ -166,13 +164,16 @@ def compact(conn: sqlite3.Connection, seconds: float) -> bool:
 
 def compact_due(conn: sqlite3.Connection) -> int | None:
     """The newest bucket if ``COMPACT_AFTER`` older ones have rows to merge, else None."""
-    oldest, newest = conn.execute(  # apart: each is then one seek, not a scan
-        "SELECT (SELECT min(bucket) FROM sync_postings WHERE bucket >= 0),"
-        " (SELECT max(bucket) FROM sync_postings)"
-    ).fetchone()
-    if oldest is None or newest - oldest < COMPACT_AFTER:
+    plan = _merge_plan(conn)
+    return None if plan is None else plan[0]
+
+
+def _merge_plan(conn: sqlite3.Connection) -> tuple[int, list[int]] | None:
+    """The newest bucket and the older ones (not sealed) to merge, if it is time to."""
+    buckets = [bucket for bucket in live_buckets(conn) if bucket >= 0]
+    if not buckets or buckets[-1] - buckets[0] < COMPACT_AFTER:
         return None
-    return int(newest)
+    return buckets[-1], buckets[:-1]
 
 
 def _seal(conn: sqlite3.Connection, token: int, older: list[int]) -> None:
