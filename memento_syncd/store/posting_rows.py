@@ -156,8 +156,7 @@ def compact(conn: sqlite3.Connection, seconds: float) -> bool:
         )))  # fmt: skip
         if not tokens:
             return False
-        for token in tokens:
-            _seal(conn, token, older)
+        _seal(conn, tokens, older)
         if time.monotonic() - started >= seconds:
             return True
 
@@ -176,21 +175,26 @@ def _merge_plan(conn: sqlite3.Connection) -> tuple[int, list[int]] | None:
     return buckets[-1], buckets[:-1]
 
 
-def _seal(conn: sqlite3.Connection, token: int, older: list[int]) -> None:
-    """Merge ``token``'s rows of the ``older`` buckets (ascending) into its sealed row."""
-    marks = ",".join("?" * len(older))
+def _seal(conn: sqlite3.Connection, tokens: list[int], older: list[int]) -> None:
+    """Merge the rows of ``tokens`` in the ``older`` buckets (ascending) into their sealed
+    rows: one statement of each kind for the batch, every row read and written by key."""
+    buckets = ",".join("?" * len(older))
+    marks = ",".join("?" * len(tokens))
+    merged: dict[int, list[bytes]] = {token: [] for token in tokens}
     rows = conn.execute(  # the sealed row first: its ids are the oldest
-        f"SELECT ids FROM sync_postings WHERE bucket IN (?,{marks}) AND token = ?"  # noqa: S608
-        " ORDER BY bucket",
-        (SEALED, *older, token),
+        f"SELECT token, ids FROM sync_postings WHERE bucket IN (?,{buckets})"  # noqa: S608
+        f" AND token IN ({marks}) ORDER BY token, bucket",
+        (SEALED, *older, *tokens),
     )
-    merged = b"".join(blob for (blob,) in rows)
+    for token, blob in rows:
+        merged[token].append(blob)
     conn.execute(
-        f"DELETE FROM sync_postings WHERE bucket IN ({marks}) AND token = ?",  # noqa: S608
-        (*older, token),
+        f"DELETE FROM sync_postings WHERE bucket IN ({buckets})"  # noqa: S608
+        f" AND token IN ({marks})",
+        (*older, *tokens),
     )
-    conn.execute(
+    conn.executemany(
         "INSERT INTO sync_postings (bucket, token, ids) VALUES (?, ?, ?)"
         " ON CONFLICT (bucket, token) DO UPDATE SET ids = excluded.ids",
-        (SEALED, token, merged),
+        ((SEALED, token, b"".join(blobs)) for token, blobs in merged.items()),
     )
