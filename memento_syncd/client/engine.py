@@ -187,7 +187,7 @@ class SyncEngine:
             left = 0 if done == 0 else left - done
             if left > 0:
                 await asyncio.sleep(SLICE_GAP_SECONDS)  # the application's writes go in here
-        if await self.db.run(posting_rows.compact_due) is not None:
+        if await self.db.run(posting_rows.compact_due):
             await self._slices(_compact_slice)  # stored postings of older buckets merged
 
     async def _slices(self, work: Callable[[sqlite3.Connection], bool]) -> None:

@@ -209,6 +209,7 @@ class SimilarityIndex:
             ((posting_rows.pack(prefix), obs_id) for obs_id, prefix in prefixes),
         )
         conn.execute("DELETE FROM sync_postings")
+        posting_rows.forget_levels(conn)
         conn.executemany(
             "INSERT INTO sync_postings (bucket, token, ids) VALUES (?, ?, ?)",
             posting_rows.grouped(prefixes),

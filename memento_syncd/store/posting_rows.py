@@ -5,8 +5,11 @@ bucket of 4,096 consecutive row ids, keyed ``(bucket, token)``. Indexing new row
 ids grow, appends to the rows of the newest bucket, which sit together: a short
 transaction rewrites a few hundred pages, not one random page per posting as a row per
 (token, row id) did. Reading a token back reads one row per bucket it occurs in, so the
-rows of older buckets are merged, a slice at a time, into one row per token (bucket
-``SEALED``) once a few buckets have filled (``compact``).
+rows of older buckets are merged, a slice at a time, once a few buckets have filled
+(``compact``): into one row per token of bucket ``MIDDLE``, and that level, once it holds
+half as many bytes as the one below it, into one row per token of bucket ``SEALED``.
+A merge rewrites the rows it merges into, so two levels keep a long pull from rewriting
+the whole index every few buckets.
 """
 
 from __future__ import annotations
@@ -23,6 +26,16 @@ from memento_syncd.store.db import chunks
 BUCKET_BITS = 12
 # The bucket of a token's merged postings, older buckets' ids together.
 SEALED = -1
+# The bucket of postings merged from older buckets but not yet into SEALED. No row id
+# falls in it: ids are 64-bit, so their buckets are at least -2**51.
+MIDDLE = -(2**62)
+# MIDDLE is merged into SEALED once it holds 1/SEAL_RATIO of SEALED's bytes (as counted
+# by the merges themselves, in sync_meta).
+SEAL_RATIO = 2
+_MIDDLE_BYTES = "postings_middle_bytes"
+_SEALED_BYTES = "postings_sealed_bytes"
+_SEALING = "postings_sealing"
+LEVEL_KEYS = (_MIDDLE_BYTES, _SEALED_BYTES, _SEALING)
 # Older buckets are merged once at least this many have filled.
 COMPACT_AFTER = 4
 # Tokens merged per statement batch of a compaction slice.
@@ -97,9 +110,11 @@ def store_added(conn: sqlite3.Connection, obs_id: int, tokens: Iterable[int]) ->
 
 
 def store_removed(conn: sqlite3.Connection, obs_id: int, tokens: Iterable[int]) -> None:
-    """Take row ``obs_id`` out of the stored postings of ``tokens`` (its bucket's or sealed)."""
+    """Take row ``obs_id`` out of the stored postings of ``tokens`` (its bucket's, or a
+    merged level's)."""
+    buckets = dict.fromkeys((obs_id >> BUCKET_BITS, SEALED, MIDDLE))
     for token in tokens:
-        for key in ((obs_id >> BUCKET_BITS, token), (SEALED, token)):
+        for key in ((bucket, token) for bucket in buckets):
             row = conn.execute(
                 "SELECT ids FROM sync_postings WHERE bucket = ? AND token = ?", key
             ).fetchone()
@@ -137,64 +152,111 @@ def _bucket_rows(
 
 
 def compact(conn: sqlite3.Connection, seconds: float) -> bool:
-    """Merge the rows of older buckets into each token's sealed row, for about ``seconds``
-    (at least one batch); returns whether some are left. Inside a write transaction.
+    """Merge stored rows into the levels above them for about ``seconds`` (at least one
+    batch); returns whether some may be left. Inside a write transaction.
 
-    Only when ``COMPACT_AFTER`` buckets older than the newest have rows: the newest takes
-    the appends of new rows. The postings themselves do not change, only how they are
-    stored, so what other connections hold in memory stays right.
+    Older buckets are merged into ``MIDDLE`` only when ``COMPACT_AFTER`` buckets older
+    than the newest have rows: the newest takes the appends of new rows. ``MIDDLE`` is
+    merged into ``SEALED`` once big enough (``SEAL_RATIO``), when no bucket merge is due.
+    The postings themselves do not change, only how they are stored, so what other
+    connections hold in memory stays right.
     """
-    plan = _merge_plan(conn)
-    if plan is None:
-        return False
-    newest, older = plan
     started = time.monotonic()
-    while True:
+    while _merge_batch(conn):
+        if time.monotonic() - started >= seconds:
+            return True
+    return False
+
+
+def compact_due(conn: sqlite3.Connection) -> bool:
+    """Whether ``compact`` has work: older buckets to merge, or a level to seal."""
+    return _merge_plan(conn) is not None or _meta(conn, _SEALING) is not None
+
+
+def forget_levels(conn: sqlite3.Connection) -> None:
+    """After every stored posting was deleted: the merged levels' byte counts go too."""
+    conn.execute(
+        f"DELETE FROM sync_meta WHERE key IN ({','.join('?' * len(LEVEL_KEYS))})",  # noqa: S608
+        LEVEL_KEYS,
+    )
+
+
+def _merge_batch(conn: sqlite3.Connection) -> bool:
+    """Merge one batch of tokens (older buckets first, then ``MIDDLE`` if it is being
+    sealed); False if nothing was due."""
+    plan = _merge_plan(conn)
+    if plan is not None:
+        newest, older = plan
         tokens = list(dict.fromkeys(t for (t,) in conn.execute(
             "SELECT token FROM sync_postings WHERE bucket >= 0 AND bucket < ? LIMIT ?",
             (newest, _COMPACT_BATCH),
         )))  # fmt: skip
-        if not tokens:
-            return False
-        _seal(conn, tokens, older)
-        if time.monotonic() - started >= seconds:
+        if tokens:  # always, as the plan says rows are there
+            middle = _count(conn, _MIDDLE_BYTES, _seal(conn, tokens, older, MIDDLE))
+            if middle * SEAL_RATIO >= _count(conn, _SEALED_BYTES, 0):
+                conn.execute(
+                    "INSERT OR REPLACE INTO sync_meta (key, value) VALUES (?, '1')", (_SEALING,)
+                )
             return True
-
-
-def compact_due(conn: sqlite3.Connection) -> int | None:
-    """The newest bucket if ``COMPACT_AFTER`` older ones have rows to merge, else None."""
-    plan = _merge_plan(conn)
-    return None if plan is None else plan[0]
+    if _meta(conn, _SEALING) is None:
+        return False
+    tokens = [t for (t,) in conn.execute(
+        "SELECT token FROM sync_postings WHERE bucket = ? LIMIT ?", (MIDDLE, _COMPACT_BATCH)
+    )]  # fmt: skip
+    if tokens:
+        _count(conn, _SEALED_BYTES, _seal(conn, tokens, [MIDDLE], SEALED))
+        return True
+    conn.execute("DELETE FROM sync_meta WHERE key IN (?, ?)", (_SEALING, _MIDDLE_BYTES))
+    return False
 
 
 def _merge_plan(conn: sqlite3.Connection) -> tuple[int, list[int]] | None:
-    """The newest bucket and the older ones (not sealed) to merge, if it is time to."""
+    """The newest bucket and the older ones (not merged) to merge, if it is time to."""
     buckets = [bucket for bucket in live_buckets(conn) if bucket >= 0]
     if not buckets or buckets[-1] - buckets[0] < COMPACT_AFTER:
         return None
     return buckets[-1], buckets[:-1]
 
 
-def _seal(conn: sqlite3.Connection, tokens: list[int], older: list[int]) -> None:
-    """Merge the rows of ``tokens`` in the ``older`` buckets (ascending) into their sealed
-    rows: one statement of each kind for the batch, every row read and written by key."""
-    buckets = ",".join("?" * len(older))
+def _seal(conn: sqlite3.Connection, tokens: list[int], sources: list[int], into: int) -> int:
+    """Merge the rows of ``tokens`` in the ``sources`` buckets into their rows of bucket
+    ``into``: one statement of each kind for the batch, every row read and written by
+    key. Returns how many bytes of ids moved."""
+    buckets = ",".join("?" * len(sources))
     marks = ",".join("?" * len(tokens))
     merged: dict[int, list[bytes]] = {token: [] for token in tokens}
-    rows = conn.execute(  # the sealed row first: its ids are the oldest
-        f"SELECT token, ids FROM sync_postings WHERE bucket IN (?,{buckets})"  # noqa: S608
+    moved = 0
+    rows = conn.execute(
+        f"SELECT token, bucket, ids FROM sync_postings WHERE bucket IN (?,{buckets})"  # noqa: S608
         f" AND token IN ({marks}) ORDER BY token, bucket",
-        (SEALED, *older, *tokens),
+        (into, *sources, *tokens),
     )
-    for token, blob in rows:
+    for token, bucket, blob in rows:
         merged[token].append(blob)
+        moved += len(blob) if bucket != into else 0
     conn.execute(
         f"DELETE FROM sync_postings WHERE bucket IN ({buckets})"  # noqa: S608
         f" AND token IN ({marks})",
-        (*older, *tokens),
+        (*sources, *tokens),
     )
     conn.executemany(
         "INSERT INTO sync_postings (bucket, token, ids) VALUES (?, ?, ?)"
         " ON CONFLICT (bucket, token) DO UPDATE SET ids = excluded.ids",
-        ((SEALED, token, b"".join(blobs)) for token, blobs in merged.items()),
+        ((into, token, b"".join(blobs)) for token, blobs in merged.items() if blobs),
     )
+    return moved
+
+
+def _meta(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM sync_meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _count(conn: sqlite3.Connection, key: str, add: int) -> int:
+    """Add ``add`` to the byte count ``key`` in sync_meta (0 if missing); its new value."""
+    value = int(_meta(conn, key) or 0) + add
+    if add:
+        conn.execute(
+            "INSERT OR REPLACE INTO sync_meta (key, value) VALUES (?, ?)", (key, str(value))
+        )
+    return value

@@ -19,6 +19,8 @@ from __future__ import annotations
 import sqlite3
 import time
 
+from memento_syncd.store import posting_rows
+
 _KEY = "index_reset"
 # A step runs batches of statements for this long. Its commit then takes about twice as
 # long again (the pages it frees are zeroed: SQLite's secure_delete, on in common builds):
@@ -87,6 +89,7 @@ def _finish(conn: sqlite3.Connection) -> None:
     conn.execute(
         "DELETE FROM sync_meta WHERE key IN ('index_threshold', 'index_order', ?)", (_KEY,)
     )
+    posting_rows.forget_levels(conn)  # no stored postings are left
     _moved(conn)
 
 

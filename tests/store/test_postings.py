@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import sqlite3
 import tempfile
@@ -17,7 +18,15 @@ from memento_syncd.core.hashing import content_hash
 from memento_syncd.store import postings as postings_module
 from memento_syncd.store.db import connect, write
 from memento_syncd.store.index import ELL, SimilarityIndex, Text, Twin
-from memento_syncd.store.posting_rows import compact, pack, store_added, store_removed, unpack
+from memento_syncd.store.posting_rows import (
+    MIDDLE,
+    SEALED,
+    compact,
+    pack,
+    store_added,
+    store_removed,
+    unpack,
+)
 from memento_syncd.store.postings import Postings
 from tests.store.app import app_rows
 
@@ -397,3 +406,36 @@ def test_rows_with_negative_ids_are_found_in_their_buckets(tmp_path: Path) -> No
             store_added(conn, obs_id, {7, 11})
         assert Postings(conn).shared([7, 11], 2) == ids
         assert Postings(conn, bulk_min=0).shared([7], 1, bulk=True) == ids
+
+
+def test_merges_go_through_a_middle_level_sealed_once_it_holds_half_as_much(
+    tmp_path: Path,
+) -> None:
+    """Older buckets are merged into the middle level; the sealed level is rewritten only
+    when the middle one holds half as many bytes as it, so it is not rewritten at every
+    merge, and a token reads the same wherever its ids are stored."""
+
+    def levels(conn: sqlite3.Connection) -> dict[int, int]:
+        query = "SELECT bucket, length(ids) FROM sync_postings WHERE token = 7 AND bucket < 0"
+        return dict(conn.execute(query).fetchall())
+
+    with closing(connect(tmp_path / "memento.db")) as conn, write(conn):
+        added: list[int] = []
+        seen: list[dict[int, int]] = []
+        for bucket in range(40):  # 10 ids a bucket; a merge every 4 filled buckets
+            for obs_id in range(bucket << 12, (bucket << 12) + 10):
+                store_added(conn, obs_id, {7})
+                added.append(obs_id)
+            while compact(conn, 0.0):
+                pass
+            seen.append(levels(conn))
+            assert Postings(conn).shared([7], 1) == added
+        sealed_sizes = [level.get(SEALED, 0) for level in seen]
+        rewrites = sum(1 for a, b in itertools.pairwise(sealed_sizes) if b != a)
+        assert any(MIDDLE in level for level in seen)  # ids wait in the middle level
+        # 40 buckets make 9 merges; the sealed row is rewritten at the 1st, 2nd, 3rd, 5th
+        # and 8th (each time the middle level holds half of it), not at all 9.
+        assert rewrites == 5
+        store_removed(conn, 5, {7})  # from whichever level holds it
+        store_removed(conn, added[-50], {7})
+        assert Postings(conn).shared([7], 1) == [i for i in added if i not in (5, added[-50])]
