@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from memento_syncd.core import similarity
 from memento_syncd.core.hashing import content_hash
 from memento_syncd.store import postings as postings_module
+from memento_syncd.store import reset
 from memento_syncd.store.db import connect, write
 from memento_syncd.store.index import ELL, SimilarityIndex, Text, Twin
 from memento_syncd.store.posting_rows import (
@@ -439,3 +440,31 @@ def test_merges_go_through_a_middle_level_sealed_once_it_holds_half_as_much(
         store_removed(conn, 5, {7})  # from whichever level holds it
         store_removed(conn, added[-50], {7})
         assert Postings(conn).shared([7], 1) == [i for i in added if i not in (5, added[-50])]
+
+
+def test_forgetting_every_stored_posting_forgets_the_merged_levels_byte_counts(
+    tmp_path: Path,
+) -> None:
+    """A rebuild, or a finished reset, deletes every stored posting, and with them the
+    byte counts that decide when the middle level is sealed."""
+
+    def counts(conn: sqlite3.Connection) -> list[str]:
+        keys = conn.execute("SELECT key FROM sync_meta WHERE key LIKE 'postings_%'")
+        return sorted(key for (key,) in keys)
+
+    with closing(connect(tmp_path / "memento.db")) as conn:
+        for forget in ("rebuild", "reset"):
+            with write(conn):
+                for bucket in range(6):
+                    store_added(conn, bucket << 12, {7})
+                while compact(conn, 0.0):
+                    pass
+                assert counts(conn)  # the merges counted what they moved
+                if forget == "rebuild":
+                    SimilarityIndex(conn, 0.5).rebuild()
+                else:
+                    reset.start(conn)
+                    while reset.step(conn, 1.0):
+                        pass
+                assert counts(conn) == []
+                assert conn.execute("SELECT count(*) FROM sync_postings").fetchone()[0] == 0
