@@ -7,7 +7,7 @@ transaction rewrites a few hundred pages, not one random page per posting as a r
 (token, row id) did. Reading a token back reads one row per bucket it occurs in, so the
 rows of older buckets are merged, a slice at a time, once a few buckets have filled
 (``compact``): into one row per token of bucket ``MIDDLE``, and that level, once it holds
-half as many bytes as the one below it, into one row per token of bucket ``SEALED``.
+half as many bytes as the sealed level, into one row per token of bucket ``SEALED``.
 A merge rewrites the rows it merges into, so two levels keep a long pull from rewriting
 the whole index every few buckets.
 """
@@ -20,7 +20,7 @@ import time
 from array import array
 from collections.abc import Iterable, Iterator
 
-from memento_syncd.store.db import chunks
+from memento_syncd.store.db import chunks, meta
 
 # A stored postings row holds the ids of one token among 4,096 consecutive row ids.
 BUCKET_BITS = 12
@@ -46,8 +46,8 @@ _SWAP = sys.byteorder != "little"  # blobs are little-endian on every machine
 def stored(conn: sqlite3.Connection, tokens: list[int]) -> Iterator[tuple[int, list[bytes]]]:
     """Each of ``tokens`` with the stored blobs of its postings (sealed and per bucket).
 
-    Read by key: one seek per token and bucket holding postings (the sealed one and the
-    few that ``compact`` has not merged yet).
+    Read by key: one seek per token and bucket holding postings (the two merged levels
+    and the few buckets that ``compact`` has not merged yet).
     """
     buckets = live_buckets(conn)
     for chunk in chunks(tokens):
@@ -170,7 +170,7 @@ def compact(conn: sqlite3.Connection, seconds: float) -> bool:
 
 def compact_due(conn: sqlite3.Connection) -> bool:
     """Whether ``compact`` has work: older buckets to merge, or a level to seal."""
-    return _merge_plan(conn) is not None or _meta(conn, _SEALING) is not None
+    return _merge_plan(conn) is not None or meta(conn, _SEALING) is not None
 
 
 def forget_levels(conn: sqlite3.Connection) -> None:
@@ -191,20 +191,20 @@ def _merge_batch(conn: sqlite3.Connection) -> bool:
             "SELECT token FROM sync_postings WHERE bucket >= 0 AND bucket < ? LIMIT ?",
             (newest, _COMPACT_BATCH),
         )))  # fmt: skip
-        if tokens:  # always, as the plan says rows are there
-            middle = _count(conn, _MIDDLE_BYTES, _seal(conn, tokens, older, MIDDLE))
-            if middle * SEAL_RATIO >= _count(conn, _SEALED_BYTES, 0):
+        if tokens:  # always, as the plan says rows are there (else no progress: stop)
+            middle = _add_bytes(conn, _MIDDLE_BYTES, _merge_into(conn, tokens, older, MIDDLE))
+            if middle * SEAL_RATIO >= _bytes(conn, _SEALED_BYTES):
                 conn.execute(
                     "INSERT OR REPLACE INTO sync_meta (key, value) VALUES (?, '1')", (_SEALING,)
                 )
             return True
-    if _meta(conn, _SEALING) is None:
+    if meta(conn, _SEALING) is None:
         return False
     tokens = [t for (t,) in conn.execute(
         "SELECT token FROM sync_postings WHERE bucket = ? LIMIT ?", (MIDDLE, _COMPACT_BATCH)
     )]  # fmt: skip
     if tokens:
-        _count(conn, _SEALED_BYTES, _seal(conn, tokens, [MIDDLE], SEALED))
+        _add_bytes(conn, _SEALED_BYTES, _merge_into(conn, tokens, [MIDDLE], SEALED))
         return True
     conn.execute("DELETE FROM sync_meta WHERE key IN (?, ?)", (_SEALING, _MIDDLE_BYTES))
     return False
@@ -218,7 +218,7 @@ def _merge_plan(conn: sqlite3.Connection) -> tuple[int, list[int]] | None:
     return buckets[-1], buckets[:-1]
 
 
-def _seal(conn: sqlite3.Connection, tokens: list[int], sources: list[int], into: int) -> int:
+def _merge_into(conn: sqlite3.Connection, tokens: list[int], sources: list[int], into: int) -> int:
     """Merge the rows of ``tokens`` in the ``sources`` buckets into their rows of bucket
     ``into``: one statement of each kind for the batch, every row read and written by
     key. Returns how many bytes of ids moved."""
@@ -247,16 +247,13 @@ def _seal(conn: sqlite3.Connection, tokens: list[int], sources: list[int], into:
     return moved
 
 
-def _meta(conn: sqlite3.Connection, key: str) -> str | None:
-    row = conn.execute("SELECT value FROM sync_meta WHERE key = ?", (key,)).fetchone()
-    return None if row is None else str(row[0])
+def _bytes(conn: sqlite3.Connection, key: str) -> int:
+    """A merged level's byte count in sync_meta (0 if missing, as after an upgrade)."""
+    return int(meta(conn, key) or 0)
 
 
-def _count(conn: sqlite3.Connection, key: str, add: int) -> int:
-    """Add ``add`` to the byte count ``key`` in sync_meta (0 if missing); its new value."""
-    value = int(_meta(conn, key) or 0) + add
-    if add:
-        conn.execute(
-            "INSERT OR REPLACE INTO sync_meta (key, value) VALUES (?, ?)", (key, str(value))
-        )
+def _add_bytes(conn: sqlite3.Connection, key: str, add: int) -> int:
+    """Add ``add`` to the byte count ``key``; its new value."""
+    value = _bytes(conn, key) + add
+    conn.execute("INSERT OR REPLACE INTO sync_meta (key, value) VALUES (?, ?)", (key, str(value)))
     return value
