@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 from memento_syncd.core import similarity
 from memento_syncd.core.hashing import content_hash
+from memento_syncd.core.token_order import FrozenOrder
 from memento_syncd.store import lookups, posting_rows
 from memento_syncd.store.lookups import Query, pack_tokens, unpack_tokens
 from memento_syncd.store.postings import Postings
@@ -53,8 +54,6 @@ _LOG_LIMIT = 500
 # Texts looked up together by ``prepare`` (``store.lookups``): its time limit is checked
 # between batches. 32 take about 8 ms on the dedup benchmark's 100,000-row index.
 _PREPARE_BATCH = 32
-_TOKEN_MASK = (1 << 63) - 1
-_KEYS_LIMIT = 1 << 16  # words whose sort key _analyse memoises (under 10 MB)
 # Set (to anything) in the test suite: every prepared answer used is compared with a
 # fresh look-up, and a difference raises AssertionError.
 CHECK_PROBES = bool(os.environ.get("MEMENTO_SYNCD_CHECK_PROBES"))
@@ -128,8 +127,7 @@ class SimilarityIndex:
     def _load_order(self) -> None:
         """Read the frozen token order (and which rebuild froze it) from the database."""
         self._order_id = self._meta("index_order")
-        self._rank = similarity.Ranks(self._conn.execute("SELECT token, rank FROM sync_vocab"))
-        self._word_keys: dict[str, int] = {}  # word -> sort key, see _analyse
+        self._order = FrozenOrder(self._conn.execute("SELECT token, rank FROM sync_vocab"))
 
     def size(self) -> int:
         """How many rows are indexed."""
@@ -195,15 +193,11 @@ class SimilarityIndex:
         conn.executemany(  # in key order: appends, about half the time of random inserts
             "INSERT INTO sync_vocab (token, rank) VALUES (?, ?)", sorted(frequency.items())
         )
-        self._rank = similarity.Ranks(frequency)
-        self._word_keys = {}
+        self._order = FrozenOrder(frequency)
         self._order_id = uuid.uuid4().hex  # other connections reload the order when it moves
         self._invalidate()
         self._postings.clear()
-        keys: dict[int, int] = {}
-        prefixes = [
-            (obs_id, self._prefix(unpack_tokens(blob), keys)) for obs_id, blob in sorted(sets)
-        ]
+        prefixes = [(obs_id, self._prefix(unpack_tokens(blob))) for obs_id, blob in sorted(sets)]
         conn.executemany(
             "UPDATE sync_sets SET prefix = ? WHERE obs_id = ?",
             ((posting_rows.pack(prefix), obs_id) for obs_id, prefix in prefixes),
@@ -343,45 +337,18 @@ class SimilarityIndex:
         return Query(text.project, text.scope, text.topic_key, tokens, prefix, digest)
 
     def _analyse(self, text: Text) -> tuple[frozenset[int], list[int]]:
-        """The token set of ``text`` and its prefix under the current order.
+        """The token set of ``text`` and its prefix under the current order."""
+        tokens, order = self._order.analyse(text.title, text.content)
+        return tokens, self._cut(order)
 
-        As ``_prefix(token_ids(word_set(...)))``, with one memo look-up per word instead
-        of two: a word's sort key (see ``_prefix``) holds its token id in its low 63 bits.
-        """
-        words = similarity.word_set(text.title, text.content)
-        memo = self._word_keys
-        try:
-            keys = sorted(map(memo.__getitem__, words))
-        except KeyError:
-            if len(memo) > _KEYS_LIMIT:
-                memo.clear()
-            rank = self._rank
-            for word in words.difference(memo):
-                token = similarity.token_id(word)
-                memo[word] = rank[token] << 63 | token
-            keys = sorted(map(memo.__getitem__, words))
-        tokens = frozenset(map(_TOKEN_MASK.__and__, keys))
-        if len(tokens) != len(keys):  # two words with one token id (a 63-bit hash collision)
-            keys = sorted(set(keys))
-        return tokens, self._cut(keys)
+    def _prefix(self, tokens: frozenset[int]) -> list[int]:
+        """``similarity.prefix(tokens, rank, threshold, ELL)`` under the current order."""
+        return self._cut(self._order.ordered(tokens))
 
-    def _prefix(self, tokens: frozenset[int], memo: dict[int, int] | None = None) -> list[int]:
-        """``similarity.prefix(tokens, rank, threshold, ELL)``, sorting plain ints.
-
-        A token's sort key ``rank << 63 | token`` orders as ``(rank, token)`` does (token
-        ids are below 2**63). ``memo`` keeps the keys across calls under one order
-        (``rebuild`` passes one for its many sets; ``_analyse`` keeps its own per word).
-        """
-        rank = self._rank
-        if memo is None:
-            return self._cut(sorted([rank[t] << 63 | t for t in tokens]))
-        memo.update((t, rank[t] << 63 | t) for t in tokens.difference(memo))
-        return self._cut(sorted(map(memo.__getitem__, tokens)))
-
-    def _cut(self, keys: list[int]) -> list[int]:
-        """The prefix's tokens, from the sorted keys of a whole set (this list is cut)."""
-        del keys[similarity.prefix_length(len(keys), self.threshold, ELL) :]
-        return [key & _TOKEN_MASK for key in keys]
+    def _cut(self, order: list[int]) -> list[int]:
+        """The prefix of a whole set's tokens in the order (this list is cut)."""
+        del order[similarity.prefix_length(len(order), self.threshold, ELL) :]
+        return order
 
     # ---- look-ups prepared outside the write lock -------------------------------------
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from memento_syncd.core import similarity
 from memento_syncd.core.hashing import content_hash
+from memento_syncd.core.token_order import FrozenOrder
 from memento_syncd.store import postings as postings_module
 from memento_syncd.store import reset
 from memento_syncd.store.db import connect, write
@@ -304,29 +305,24 @@ def _stored(conn: sqlite3.Connection, token: int) -> list[int]:
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(st.frozensets(st.integers(0, 2**63 - 1), max_size=40), min_size=1, max_size=5),
-    st.dictionaries(st.integers(0, 2**63 - 1), st.integers(0, 10**6), max_size=30),
+    st.dictionaries(st.integers(0, 2**63 - 1), st.integers(-3, 10**6), max_size=30),
 )
-def test_memoised_sort_keys_give_the_prefix_of_the_order(
+def test_the_index_prefix_is_the_prefix_of_the_order(
     sets: list[frozenset[int]], ranks: dict[int, int]
 ) -> None:
-    """The index's prefix (sort keys computed or memoised) is similarity.prefix under its
-    ranks, also for tokens the ranks gain at rank 0 afterwards."""
+    """The index's prefix of a token set is similarity.prefix under its ranks, for tokens
+    ranked, ranked 0 or below, and missing from the ranks."""
     with tempfile.TemporaryDirectory() as tmp, closing(connect(Path(tmp) / "m.db")) as conn:
         index = SimilarityIndex(conn, 0.85)
-        for token, rank in ranks.items():  # as a rebuild would leave them
-            index._rank[token] = rank
-        memo: dict[int, int] = {}
-        for tokens in sets + sets:  # the second time from the memo
-            expected = similarity.prefix(tokens, index._rank, 0.85, ELL)
-            assert index._prefix(tokens) == expected
-            assert index._prefix(tokens, memo) == expected
-            index._rank.update(dict.fromkeys(tokens - index._rank.keys(), 0))  # as put does
+        index._order = FrozenOrder(ranks)  # as a rebuild would leave it
+        for tokens in sets + sets:
+            assert index._prefix(tokens) == similarity.prefix(tokens, ranks, 0.85, ELL)
 
 
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(st.lists(st.sampled_from([*WORDS, "Ünïcode", "x_y", "W1"]), max_size=12), max_size=6),
-    st.dictionaries(st.sampled_from(WORDS), st.integers(0, 50), max_size=8),
+    st.dictionaries(st.sampled_from(WORDS), st.integers(-1, 50), max_size=8),
 )
 def test_a_texts_tokens_and_prefix_from_memoised_word_keys(
     texts: list[list[str]], ranks: dict[str, int]
@@ -335,12 +331,12 @@ def test_a_texts_tokens_and_prefix_from_memoised_word_keys(
     from a fresh memo and from one filled by earlier texts."""
     with tempfile.TemporaryDirectory() as tmp, closing(connect(Path(tmp) / "m.db")) as conn:
         index = SimilarityIndex(conn, 0.85)
-        for word, rank in ranks.items():
-            index._rank[similarity.token_id(word)] = rank
+        by_token = {similarity.token_id(word): rank for word, rank in ranks.items()}
+        index._order = FrozenOrder(by_token)
         for words in texts + texts:
             text = Text("p", "project", None, "", " ".join(words))
             tokens = similarity.token_ids(similarity.word_set("", text.content))
-            expected = similarity.prefix(tokens, index._rank, 0.85, ELL)
+            expected = similarity.prefix(tokens, by_token, 0.85, ELL)
             assert index._analyse(text) == (tokens, expected)
 
 
