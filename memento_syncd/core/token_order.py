@@ -16,6 +16,7 @@ Pure: no I/O.
 from __future__ import annotations
 
 import bisect
+import operator
 from collections.abc import Iterable, Mapping
 
 from memento_syncd.core import similarity
@@ -29,7 +30,7 @@ class FrozenOrder:
     def __init__(self, ranks: Iterable[tuple[int, int]] | Mapping[int, int]) -> None:
         """Take ``(token, rank)`` pairs (or a token -> rank mapping)."""
         pairs = ranks.items() if isinstance(ranks, Mapping) else ranks
-        ranked = sorted(pairs, key=lambda pair: (pair[1], pair[0]))
+        ranked = sorted(pairs, key=operator.itemgetter(1, 0))  # by (rank, token)
         self._low = {token: rank for token, rank in ranked if rank <= 0}
         placed = [token for token, rank in ranked if rank > 0]
         self._by_place = [0, *placed]  # place -> token (place 0 unused)

@@ -127,7 +127,9 @@ class SimilarityIndex:
     def _load_order(self) -> None:
         """Read the frozen token order (and which rebuild froze it) from the database."""
         self._order_id = self._meta("index_order")
-        self._order = FrozenOrder(self._conn.execute("SELECT token, rank FROM sync_vocab"))
+        self._order = FrozenOrder(
+            self._conn.execute("SELECT token, rank FROM sync_vocab ORDER BY rank, token")
+        )  # in order already: sorting it again is one pass
 
     def size(self) -> int:
         """How many rows are indexed."""

@@ -12,6 +12,7 @@ step with its own changes and empties them when another connection changed the i
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import sys
 from array import array
@@ -103,7 +104,10 @@ class Postings:
         empty = array("i")
         answers = []
         for n, (tokens, needed) in enumerate(wants):
-            held = [read[t] if t in read else lists.get(t, empty) for t in tokens]
+            if read:
+                held = [read[t] if t in read else lists.get(t, empty) for t in tokens]
+            else:  # everything needed was loaded: dict look-ups at C speed
+                held = list(map(lists.get, tokens, itertools.repeat(empty)))
             found = similarity.in_at_least(held, needed)
             if positional is not None and len(found) > POSITIONAL_FROM:
                 sizes, threshold = positional
