@@ -37,6 +37,7 @@ from memento_syncd.core import similarity
 from memento_syncd.core.hashing import content_hash
 from memento_syncd.core.token_order import FrozenOrder
 from memento_syncd.store import lookups, posting_rows
+from memento_syncd.store.index_log import ChangeLog, Entry
 from memento_syncd.store.lookups import Query, pack_tokens, unpack_tokens
 from memento_syncd.store.postings import Postings
 
@@ -98,18 +99,6 @@ class Probe:
     mark: int
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    """What ``put`` indexed for a row: enough to re-check a probe against it."""
-
-    project: str
-    scope: str
-    topic_key: str | None
-    digest: str
-    tokens: frozenset[int]
-    prefix: frozenset[int]
-
-
 class SimilarityIndex:
     """Index maintenance and probes on one connection (inside the caller's transactions)."""
 
@@ -118,7 +107,7 @@ class SimilarityIndex:
         self.threshold = threshold
         self._load_order()
         self._epoch = 0  # prepared probes of another epoch are stale
-        self._log: list[tuple[int, _Entry | None]] | None = None  # own changes since prepare
+        self._log: ChangeLog | None = None  # own changes since prepare
         self._postings = Postings(conn)
         # sync_index_gen as this object last saw or left it: what it holds in memory
         # (postings, prepared answers with the log of its own changes) agrees with it.
@@ -285,7 +274,7 @@ class SimilarityIndex:
         self._postings.added(obs_id, prefix, len(tokens))
         if self._log is not None:
             scope, topic_key, shown = text.scope, text.topic_key, frozenset(prefix)
-            self._record(obs_id, _Entry(text.project, scope, topic_key, digest, tokens, shown))
+            self._record(obs_id, Entry(text.project, scope, topic_key, digest, tokens, shown))
         self._changed()
 
     def find_twin(
@@ -368,7 +357,7 @@ class SimilarityIndex:
         try:
             self._sync()
             self._epoch += 1
-            self._log = []
+            self._log = ChangeLog()
             pending = iter(texts)
             while not probes or time.monotonic() - started < seconds:
                 batch = list(itertools.islice(pending, _PREPARE_BATCH))
@@ -411,12 +400,15 @@ class SimilarityIndex:
         self._sync()
         if probe.epoch != self._epoch or self._log is None or probe.text != text:
             return None
-        changed = dict(self._log[probe.mark :])
-        shown = frozenset(probe.prefix)
-        exact = [i for i in probe.exact if i not in changed and i != exclude]
-        scored = [(s, i) for s, i in probe.similar if i not in changed and i != exclude]
-        for obs_id, entry in changed.items():
-            if entry is None or obs_id == exclude:
+        log, mark, shown = self._log, probe.mark, frozenset(probe.prefix)
+        exact = [i for i in probe.exact if not log.changed_since(i, mark) and i != exclude]
+        scored = [
+            (s, i) for s, i in probe.similar if not log.changed_since(i, mark) and i != exclude
+        ]
+        # Only rows indexed since that share the content hash or enough prefix tokens can
+        # be twins; every other row changed since is left out of the answer above.
+        for obs_id, entry in log.latest_since(mark, probe.prefix, probe.needed, probe.digest):
+            if obs_id == exclude:
                 continue
             if entry.project != text.project or entry.scope != text.scope:
                 continue
@@ -432,11 +424,11 @@ class SimilarityIndex:
         scored.sort()
         return exact, [obs_id for _, obs_id in scored]
 
-    def _record(self, obs_id: int, entry: _Entry | None) -> None:
+    def _record(self, obs_id: int, entry: Entry | None) -> None:
         """Log a change of the index while prepared answers may still be used."""
         if self._log is None:
             return
-        self._log.append((obs_id, entry))
+        self._log.record(obs_id, entry)
         if len(self._log) > _LOG_LIMIT:
             self._invalidate()
 

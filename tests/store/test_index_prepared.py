@@ -101,6 +101,37 @@ def test_a_change_by_another_connection_voids_prepared_answers(tmp_path: Path) -
             assert index.find_twin(text, probe=probe) == Twin(row, "exact")
 
 
+def test_rows_indexed_since_are_twins_by_content_or_by_words(tmp_path: Path) -> None:
+    """Rows this index indexes after the look-up count: one with the same content but
+    other words (its title) as an exact twin, one with nearly the same words as a near
+    twin, and one re-indexed with other words, or forgotten, no longer."""
+    with closing(connect(tmp_path / "memento.db")) as conn:
+        index = SimilarityIndex(conn, 0.85)
+        same, near, moved, gone = app_rows(conn, 4)
+        short = Text("p", "project", None, "", "w0 w1 w2 w3")
+        long = Text("p", "project", None, "", " ".join(f"w{n}" for n in range(40)))
+        with write(conn):
+            index.put(moved, short)
+            index.put(gone, short)
+        probe, long_probe = index.prepare([short, long], seconds=1.0)
+        assert probe is not None
+        assert long_probe is not None
+        assert probe.exact == (moved, gone)
+        titled = Text("p", "project", None, " ".join(f"t{n}" for n in range(200)), short.content)
+        _, prefix = index._analyse(titled)
+        assert len(set(probe.prefix) & set(prefix)) < probe.needed  # no twin by its words
+        with write(conn):
+            index.validate()
+            index.put(moved, Text("p", "project", None, "", "something else entirely"))
+            index.remove(gone)
+            index.put(same, titled)
+            assert index.find_twin(short, probe=probe) == Twin(same, "exact")
+            index.put(near, Text("p", "project", None, "", long.content + " w40"))
+            assert index.find_twin(long, probe=long_probe) == Twin(near, "similar")
+            index.remove(same)
+            assert index.find_twin(short, probe=probe) is None
+
+
 def test_many_changes_since_void_prepared_answers(tmp_path: Path) -> None:
     """Past the log's limit, prepared answers are dropped and looked up afresh."""
     with closing(connect(tmp_path / "memento.db")) as conn:
