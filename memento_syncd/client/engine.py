@@ -77,39 +77,68 @@ class SyncEngine:
         total = await self.db.run(outbox.pending_count, project)
         index = await self._similarity()
         rounds = 3 * total + 10  # each round acknowledges or settles; no busy loop
-        while rounds > 0:
-            rounds -= 1
-            batch = await self.db.run(
-                outbox.next_batch, project, self.config.push_batch_size, self._now()
-            )
-            report.skipped.extend(batch.skipped)
-            if not batch.items:
-                break
-            cursor = await self.db.run(_pull_cursor, project)
-            body = {
-                "project_id": project,
-                "device_id": await self.db.run(_device_id),
-                "cursor": cursor,
-                "observations": [item.wire() for item in batch.items],
-            }
-            try:
-                answer = await self.transport.push(body)
-            except ServerRefused as exc:
-                if await self._server_replaced(project, exc, report):
-                    total = await self.db.run(outbox.pending_count, project)
-                    rounds = 3 * total + 10
+        ahead: asyncio.Task[outbox.Batch] | None = None  # the next batch, read meanwhile
+        try:
+            while rounds > 0:
+                rounds -= 1
+                batch, ahead = await self._next_batch(project, ahead, report), None
+                if not batch.items:
+                    break
+                cursor = await self.db.run(_pull_cursor, project)
+                body = {
+                    "project_id": project,
+                    "device_id": await self.db.run(_device_id),
+                    "cursor": cursor,
+                    "observations": [item.wire() for item in batch.items],
+                }
+                # While the server stores this batch, the next one is read: the device's
+                # work and the server's overlap. The rows in flight are still pending
+                # (until acknowledged), so the read leaves them out.
+                in_flight = frozenset(item.obs_id for item in batch.items)
+                ahead = asyncio.ensure_future(self._read_batch(project, in_flight))
+                try:
+                    answer = await self.transport.push(body)
+                except ServerRefused as exc:
+                    # The batch read ahead is read again (its rows are still pending).
+                    report.skipped.extend((await ahead).skipped)
+                    ahead = None
+                    if await self._server_replaced(project, exc, report):
+                        total = await self.db.run(outbox.pending_count, project)
+                        rounds = 3 * total + 10
+                        continue
+                    set_aside = await self._set_aside(batch, exc)
+                    if set_aside is None:
+                        raise
+                    report.skipped.append(set_aside)
                     continue
-                set_aside = await self._set_aside(batch, exc)
-                if set_aside is None:
-                    raise
-                report.skipped.append(set_aside)
-                continue
-            ctx = Context(index, self._strategy(project), self._now())
-            counts = await self.db.run(_acknowledge, ctx, batch, answer, cursor)
-            report.sent += len(batch.items)
-            report.outcomes.update(counts)
-            self._tell("push", project, report.sent, total)
+                ctx = Context(index, self._strategy(project), self._now())
+                counts = await self.db.run(_acknowledge, ctx, batch, answer, cursor)
+                report.sent += len(batch.items)
+                report.outcomes.update(counts)
+                self._tell("push", project, report.sent, total)
+        finally:
+            _drop(ahead)
         return report
+
+    async def _next_batch(
+        self, project: str, ahead: asyncio.Task[outbox.Batch] | None, report: Report
+    ) -> outbox.Batch:
+        """The batch read ahead, unless it is empty: then a fresh read, since rows that were
+        in flight while it was read may be pending again (edited meanwhile)."""
+        if ahead is not None:
+            batch = await ahead
+            report.skipped.extend(batch.skipped)
+            if batch.items:
+                return batch
+        batch = await self._read_batch(project)
+        report.skipped.extend(batch.skipped)
+        return batch
+
+    async def _read_batch(
+        self, project: str, in_flight: frozenset[int] = frozenset()
+    ) -> outbox.Batch:
+        size = self.config.push_batch_size
+        return await self.db.run(outbox.next_batch, project, size, self._now(), in_flight)
 
     async def _set_aside(self, batch: outbox.Batch, exc: ServerRefused) -> tuple[int, str] | None:
         """A row the server refuses (403, 413 or 422) is skipped so the rest still syncs;
@@ -218,6 +247,17 @@ class SyncEngine:
 
 
 # ---- store calls run in the database thread ------------------------------------------
+
+
+def _drop(ahead: asyncio.Task[Any] | None) -> None:
+    """A read-ahead no longer wanted: cancelled if it has not finished, else its outcome
+    (an error too) let go. A read it cancels only leaves rows pending: they are read again."""
+    if ahead is None:
+        return
+    if not ahead.done():
+        ahead.cancel()
+    elif not ahead.cancelled():
+        ahead.exception()  # retrieved: no "exception never retrieved" warning
 
 
 def _open_index(conn: sqlite3.Connection, threshold: float) -> SimilarityIndex:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -84,8 +85,15 @@ def pending_count(
     return int(conn.execute(query + " WHERE project = ?", (project,)).fetchone()[0])
 
 
-def next_batch(conn: sqlite3.Connection, project: str, limit: int, now: str) -> Batch:
-    """Read up to ``limit`` pending observations of ``project`` in one short transaction.
+def next_batch(
+    conn: sqlite3.Connection,
+    project: str,
+    limit: int,
+    now: str,
+    in_flight: AbstractSet[int] = frozenset(),
+) -> Batch:
+    """Read up to ``limit`` pending observations of ``project`` in one short transaction,
+    leaving out the rows ``in_flight`` (sent, not acknowledged yet).
 
     Rows without a ``sync_id`` get one. A row the server would refuse (say, an
     unparseable timestamp) is set aside in ``sync_skipped`` until the application
@@ -94,7 +102,7 @@ def next_batch(conn: sqlite3.Connection, project: str, limit: int, now: str) -> 
     items: list[Outgoing] = []
     skipped: list[tuple[int, str]] = []
     with write(conn):
-        for obs_id, max_seq in _oldest_pending(conn, project, limit):
+        for obs_id, max_seq in _oldest_pending(conn, project, limit, in_flight):
             try:
                 outgoing = _outgoing(conn, obs_id, max_seq, now)
             except InvalidInput as exc:
@@ -113,13 +121,16 @@ def next_batch(conn: sqlite3.Connection, project: str, limit: int, now: str) -> 
     return Batch(project, tuple(items), tuple(skipped))
 
 
-def _oldest_pending(conn: sqlite3.Connection, project: str, limit: int) -> list[tuple[int, int]]:
-    """The ``limit`` observations of ``project`` changed longest ago, with their last entry.
+def _oldest_pending(
+    conn: sqlite3.Connection, project: str, limit: int, in_flight: AbstractSet[int]
+) -> list[tuple[int, int]]:
+    """The ``limit`` observations of ``project`` changed longest ago (not ``in_flight``),
+    with their last entry.
 
     Walks the log in sequence order and stops as soon as it has enough, so a batch costs
     the same whether ten or a hundred thousand changes wait.
     """
-    held = {row[0] for row in conn.execute(_HELD)}
+    held = {row[0] for row in conn.execute(_HELD)}.union(in_flight)
     chosen: dict[int, None] = {}
     cur = conn.execute(_LOG_IN_ORDER)
     try:

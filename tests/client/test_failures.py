@@ -192,6 +192,31 @@ async def test_an_edit_made_while_a_push_is_in_flight_is_pushed_too(
     assert [r[3] for r in b.live()] == ["written during the push"]
 
 
+async def test_a_push_of_many_batches_reads_ahead_without_sending_a_row_twice(
+    make_device: Any, proxy: FaultProxy, api: Api
+) -> None:
+    """While a batch is in flight the next is read without its rows; edits made meanwhile,
+    to rows sent, read ahead or not read yet, are all pushed, each version once."""
+    a, b = await make_device("A", push_batch_size=5), await make_device("B")
+    ids = [a.save(title=f"o{n}", content=f"first {n}") for n in range(12)]
+    proxy.fault, proxy.delay = Fault.DELAY, 0.4
+    push = asyncio.create_task(a.push(url=proxy.url))
+    await asyncio.sleep(0.15)
+    for n in (0, 6, 11):
+        a.edit(ids[n], content=f"edited {n} during the push")
+    reports = await push
+    assert 12 <= reports[0].sent <= 15  # an edit made once its row was read goes again
+    assert set(reports[0].outcomes) <= {"inserted", "updated"}  # no resend, no conflict
+    assert reports[0].outcomes["inserted"] == 12
+    assert a.pending() == 0
+    await b.pull()
+    assert b.live() == a.live()
+    assert await _server_count(api, a.token) == 12
+    assert sorted(r[3] for r in b.live() if r[3].startswith("edited")) == [
+        f"edited {n} during the push" for n in (0, 11, 6)
+    ]
+
+
 async def test_unreachable_server_names_the_url(make_device: Any) -> None:
     """A refused connection says which server could not be reached."""
     a = await make_device("A")
