@@ -26,6 +26,7 @@ class FaultProxy:
         self.delay = 0.0
         self.cut_after = 64  # bytes of a connection's answers forwarded in CUT_RESPONSE
         self.connections = 0
+        self.connected = asyncio.Event()  # set at the first connection
         self.forwarded = 0  # bytes of answers forwarded, every connection together
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -52,6 +53,7 @@ class FaultProxy:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self.connected.set()
         if self.fault is Fault.REFUSE:
             writer.close()
             return

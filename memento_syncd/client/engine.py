@@ -116,6 +116,9 @@ class SyncEngine:
                 report.sent += len(batch.items)
                 report.outcomes.update(counts)
                 self._tell("push", project, report.sent, total)
+            if ahead is not None:  # rounds ran out: the rows it set aside are reported too
+                report.skipped.extend((await ahead).skipped)
+                ahead = None
         finally:
             _drop(ahead)
         return report
@@ -128,6 +131,9 @@ class SyncEngine:
         if ahead is not None:
             batch = await ahead
             report.skipped.extend(batch.skipped)
+            # A pull may have settled some of its rows since it was read (the daemon pulls
+            # while it pushes): those are left for a fresh read.
+            batch = await self.db.run(outbox.still_current, batch)
             if batch.items:
                 return batch
         batch = await self._read_batch(project)
@@ -344,6 +350,16 @@ def _culprit(batch: outbox.Batch, exc: ServerRefused) -> outbox.Outgoing | None:
     return None
 
 
+def _holder(conn: sqlite3.Connection, item: outbox.Outgoing) -> int:
+    """The row that holds the pushed item's identity now: a pull that ran while the push
+    flew may have re-created a row the application had deleted outright under a new id
+    (``settle.store_remote``); settling the old id would create it a second time."""
+    row = conn.execute(
+        "SELECT obs_id FROM sync_objects WHERE sync_id = ?", (item.observation.sync_id,)
+    ).fetchone()
+    return item.obs_id if row is None else int(row[0])
+
+
 def _settled_since(conn: sqlite3.Connection, obs_id: int, version: int) -> bool:
     """Whether this row already holds server ``version`` or newer as its base.
 
@@ -374,10 +390,11 @@ def _acknowledge(
                 counts["unanswered"] += 1
             elif status == "conflict":
                 remote, version = rows.from_wire(result["server"])
-                if _settled_since(conn, item.obs_id, version):
+                obs_id = _holder(conn, item)
+                if _settled_since(conn, obs_id, version):
                     counts["conflict_settled"] += 1  # a pull met it while this push flew
                     continue
-                outcome = settle(conn, ctx, item.obs_id, remote, version)
+                outcome = settle(conn, ctx, obs_id, remote, version)
                 counts["conflict_" + outcome] += 1
             else:
                 outbox.acknowledge(conn, item, int(result["version"]))

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
-from memento_syncd.client.transport import Unreachable
+from memento_syncd.client.engine import SyncEngine
+from memento_syncd.client.localdb import LocalDB
+from memento_syncd.client.transport import Transport, Unreachable
 from memento_syncd.core.conflicts import Strategy
 from memento_syncd.store.db import connect, write
 from memento_syncd.store.inbox import apply_page
@@ -215,6 +217,46 @@ async def test_a_push_of_many_batches_reads_ahead_without_sending_a_row_twice(
     assert sorted(r[3] for r in b.live() if r[3].startswith("edited")) == [
         f"edited {n} during the push" for n in (0, 11, 6)
     ]
+
+
+@pytest.mark.parametrize("others", [0, 5])
+async def test_a_pull_beside_a_push_that_brings_back_a_deleted_row_leaves_one_copy(
+    make_device: Any, proxy: FaultProxy, api: Api, others: int
+) -> None:
+    """The daemon pulls while it pushes: a row the app deleted outright, brought back by a
+    newer remote edit while its tombstone is in flight (others=0) or read ahead behind
+    another batch (others=5), ends as one live row, not two."""
+    a, b = await make_device("A", push_batch_size=5), await make_device("B")
+    y = a.save(title="y", content="the row both devices know")
+    await a.push()
+    await b.pull()
+    b.edit(b.find("y"), content="edited on B", at="2030-01-01T00:00:00Z")
+    await b.push()
+    for n in range(others):
+        a.save(title=f"other {n}", content=f"unrelated text {n}")
+    a.app.execute("DELETE FROM observations WHERE id = ?", (y,))  # outright, changed last
+    db = LocalDB(a.db_path)
+    await db.open()
+    try:
+        async with Transport(proxy.url, a.token) as slow, Transport(api.url, a.token) as fast:
+            pusher = SyncEngine(db, slow, a.config, a.clock)
+            puller = SyncEngine(db, fast, a.config, a.clock)
+            proxy.fault, proxy.delay = Fault.DELAY, 0.5
+            push = asyncio.create_task(pusher.push("p"))
+            await proxy.connected.wait()  # the first batch is sent (and y read)
+            await puller.pull("p")
+            (report,) = await push
+    finally:
+        await db.close()
+    copies = a.app.execute("SELECT content FROM observations WHERE title = 'y'").fetchall()
+    assert copies == [("edited on B",)]
+    # In flight, the stale tombstone meets the server's newer version (settled already);
+    # read ahead, it is not sent at all.
+    assert report.outcomes["conflict_settled"] == (1 if others == 0 else 0)
+    proxy.fault = Fault.PASS
+    await a.sync()
+    await b.pull()
+    assert b.live() == a.live()
 
 
 async def test_unreachable_server_names_the_url(make_device: Any) -> None:
