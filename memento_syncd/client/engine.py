@@ -143,6 +143,7 @@ class SyncEngine:
     async def _read_batch(
         self, project: str, in_flight: frozenset[int] = frozenset()
     ) -> outbox.Batch:
+        """The next batch of ``project`` to push, leaving out the rows ``in_flight``."""
         size = self.config.push_batch_size
         return await self.db.run(outbox.next_batch, project, size, self._now(), in_flight)
 
@@ -252,9 +253,6 @@ class SyncEngine:
             self._progress(f"{what} {project}", done, total)
 
 
-# ---- store calls run in the database thread ------------------------------------------
-
-
 def _drop(ahead: asyncio.Task[Any] | None) -> None:
     """A read-ahead no longer wanted: cancelled if it has not finished, else its outcome
     (an error too) let go. A read it cancels only leaves rows pending: they are read again."""
@@ -264,6 +262,9 @@ def _drop(ahead: asyncio.Task[Any] | None) -> None:
         ahead.cancel()
     elif not ahead.cancelled():
         ahead.exception()  # retrieved: no "exception never retrieved" warning
+
+
+# ---- store calls run in the database thread ------------------------------------------
 
 
 def _open_index(conn: sqlite3.Connection, threshold: float) -> SimilarityIndex:
