@@ -131,9 +131,6 @@ class SyncEngine:
         if ahead is not None:
             batch = await ahead
             report.skipped.extend(batch.skipped)
-            # A pull may have settled some of its rows since it was read (the daemon pulls
-            # while it pushes): those are left for a fresh read.
-            batch = await self.db.run(outbox.still_current, batch)
             if batch.items:
                 return batch
         batch = await self._read_batch(project)

@@ -204,13 +204,6 @@ def length_bounds(size: int, threshold: Threshold) -> tuple[int, int]:
     return (_min_overlap(size, t), size * t.denominator // t.numerator)
 
 
-class Ranks(dict[int, int]):
-    """A rank snapshot whose missing tokens rank 0: lets ``ordered`` sort at C speed."""
-
-    def __missing__(self, key: int) -> int:
-        return 0
-
-
 def ordered(tokens: Iterable[int], rank: Mapping[int, int]) -> list[int]:
     """Return the distinct ``tokens`` sorted by ``(rank.get(token, 0), token)`` ascending.
 
@@ -221,7 +214,7 @@ def ordered(tokens: Iterable[int], rank: Mapping[int, int]) -> list[int]:
     every probe (change it, re-index). Rare-first only makes the search faster.
     """
     order = sorted(set(tokens))  # by token id, then stably by rank: (rank, token)
-    order.sort(key=rank.__getitem__ if isinstance(rank, Ranks) else lambda t: rank.get(t, 0))
+    order.sort(key=lambda t: rank.get(t, 0))
     return order
 
 

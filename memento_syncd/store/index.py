@@ -116,9 +116,7 @@ class SimilarityIndex:
     def _load_order(self) -> None:
         """Read the frozen token order (and which rebuild froze it) from the database."""
         self._order_id = self._meta("index_order")
-        self._order = FrozenOrder(
-            self._conn.execute("SELECT token, rank FROM sync_vocab ORDER BY rank, token")
-        )  # in order already: sorting it again is one pass
+        self._order = FrozenOrder(self._conn.execute("SELECT token, rank FROM sync_vocab"))
 
     def size(self) -> int:
         """How many rows are indexed."""
@@ -261,7 +259,7 @@ class SimilarityIndex:
         else:
             (tokens, prefix), digest = self._analyse(text), content_hash(text.content)
         # A word first seen after the order was frozen is not added to it: missing from
-        # sync_vocab it ranks 0 (similarity.Ranks), so prefixes made so far still hold.
+        # sync_vocab it ranks 0 (core.token_order), so prefixes made so far still hold.
         if prefix is None:
             prefix = self._prefix(tokens)
         self._conn.execute(

@@ -18,7 +18,7 @@ from memento_syncd.core.errors import InvalidInput
 from memento_syncd.core.observation import Observation
 from memento_syncd.core.wire import observation_to_wire
 from memento_syncd.store import rows
-from memento_syncd.store.db import applying, chunks, write
+from memento_syncd.store.db import applying, write
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,28 +119,6 @@ def next_batch(
             else:
                 items.append(outgoing)
     return Batch(project, tuple(items), tuple(skipped))
-
-
-def still_current(conn: sqlite3.Connection, batch: Batch) -> Batch:
-    """``batch`` less the items whose row no longer holds the identity and server version
-    they were read with (a pull settled them since, or re-created the row under a new
-    id): those are pending still, or settled, and a fresh read gets them right."""
-    ids = [item.obs_id for item in batch.items]
-    held: dict[int, tuple[str, int | None]] = {}
-    for chunk in chunks(ids):
-        marks = ",".join("?" * len(chunk))
-        query = (
-            f"SELECT obs_id, sync_id, server_version FROM sync_objects WHERE obs_id IN ({marks})"  # noqa: S608
-        )
-        held.update(
-            (obs_id, (sync_id, version)) for obs_id, sync_id, version in conn.execute(query, chunk)
-        )
-    kept = tuple(
-        item
-        for item in batch.items
-        if held.get(item.obs_id) == (item.observation.sync_id, item.base_version)
-    )
-    return batch if len(kept) == len(batch.items) else replace(batch, items=kept)
 
 
 def _oldest_pending(
