@@ -47,8 +47,9 @@ bench: $(BENCH_STAMP)  ## print every benchmark figure of docs/benchmarks.md, re
 
 package: $(STAMP)  ## build the wheel, the sdist and the .deb (Debian/Ubuntu only) into dist/
 	$(BIN)/python -m build --outdir dist .
-	packaging/deb/build-deb.sh --out dist --wheel \
-	  dist/memento_syncd-$$($(BIN)/python -c 'import memento_syncd; print(memento_syncd.__version__)')-py3-none-any.whl
+	# The newest wheel of this version (its tag names the platform: it holds the C speed-ups).
+	packaging/deb/build-deb.sh --out dist --wheel "$$(ls -t dist/memento_syncd-$$($(BIN)/python \
+	  -c 'import memento_syncd; print(memento_syncd.__version__)')-*.whl | head -n 1)"
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import bisect
 import operator
+import secrets
 from collections.abc import Iterable, Mapping
 
 from memento_syncd.core import similarity
+from memento_syncd.core.speedups import WordKeys
 
 _KEYS_LIMIT = 1 << 16  # words whose key is memoised (a few MB); then the memo starts again
 
@@ -38,11 +40,17 @@ class FrozenOrder:
         self._word_keys: dict[str, int] = {}
         self._outside: list[int] = []  # ~key -> token, for negative keys
         self._outside_key: dict[int, int] = {}  # token -> its negative key
+        # The memo of ASCII words, in C (speedups), if built: no Python string per word.
+        self._native = None if WordKeys is None else WordKeys(secrets.randbits(64))
 
     def analyse(self, title: str, content: str) -> tuple[frozenset[int], list[int]]:
         """The distinct token ids of the words of ``title`` and ``content``, as a set and
         in the order: ``similarity.token_ids(similarity.word_set(title, content))`` and
         ``similarity.ordered`` of it under the ranks."""
+        if self._native is not None:
+            found = self._native_analyse(title, content)
+            if found is not None:
+                return frozenset(found), found
         words = similarity.word_set(title, content)
         memo = self._word_keys
         try:
@@ -55,6 +63,26 @@ class FrozenOrder:
         if len(tokens) != len(order):  # two words of one token id (a 63-bit collision)
             order = list(dict.fromkeys(order))  # equal keys sit side by side
         return tokens, order
+
+    def _native_analyse(self, title: str, content: str) -> list[int] | None:
+        """The distinct tokens of an ASCII text in the order, by the compiled ``WordKeys``
+        (whose keys are distinct, so are the tokens); None for any other text."""
+        native = self._native
+        assert native is not None  # noqa: S101 (the caller checked)
+        for attempt in range(3):  # learning may start the memo again: then once more
+            found = native.analyse(title, content, self._by_place)
+            if found is None:
+                return None
+            missing, outside, placed = found
+            if not missing:
+                if not outside:
+                    return placed
+                return self._sorted_outside(self._outside[~key] for key in outside) + placed
+            if attempt == 0 and len(native) + len(missing) > _KEYS_LIMIT:
+                self._forget()  # then the next attempt learns all this text's words
+            for word in missing:
+                native.set(word, self._key(word))
+        raise AssertionError("a text's words were learnt and still missing")  # pragma: no cover
 
     def ordered(self, tokens: frozenset[int]) -> list[int]:
         """``tokens`` in the order: ``similarity.ordered(tokens, ranks)``."""
@@ -70,19 +98,28 @@ class FrozenOrder:
         """Memoise the keys of ``words`` not memoised yet."""
         memo = self._word_keys
         if len(memo) > _KEYS_LIMIT:
-            memo.clear()
-            self._outside.clear()
-            self._outside_key.clear()
-        place = self._place
+            self._forget()
         for word in words.difference(memo):
-            token = similarity.token_id(word)
-            key = place.get(token)
+            memo[word] = self._key(word)
+
+    def _key(self, word: str) -> int:
+        """A word's key: its token's place, or its negative key among the outside tokens."""
+        token = similarity.token_id(word)
+        key = self._place.get(token)
+        if key is None:
+            key = self._outside_key.get(token)
             if key is None:
-                key = self._outside_key.get(token)
-                if key is None:
-                    key = self._outside_key[token] = ~len(self._outside)
-                    self._outside.append(token)
-            memo[word] = key
+                key = self._outside_key[token] = ~len(self._outside)
+                self._outside.append(token)
+        return key
+
+    def _forget(self) -> None:
+        """Start the memo again (words and negative keys go together)."""
+        self._word_keys.clear()
+        self._outside.clear()
+        self._outside_key.clear()
+        if self._native is not None:
+            self._native.clear()
 
     def _tokens(self, keys: list[int]) -> list[int]:
         """The tokens of sorted, distinct keys, in the order."""
