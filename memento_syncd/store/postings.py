@@ -18,7 +18,7 @@ import sys
 from array import array
 from collections.abc import Iterable, Sequence
 
-from memento_syncd.core import similarity
+from memento_syncd.core import similarity, speedups
 from memento_syncd.store.posting_rows import stored, unpack
 from memento_syncd.store.row_sizes import RowSizes
 
@@ -212,6 +212,13 @@ class Postings:
 
 def _narrow(blob: bytes) -> array[int]:
     """The row ids of stored blobs as 4-byte integers, or 8-byte ones if any needs it."""
+    if speedups.narrow is not None and len(blob) % 8 == 0:
+        packed = speedups.narrow(blob)
+        if packed is not None:
+            narrow = array("i")
+            narrow.frombytes(packed)
+            return narrow
+        return _wide(blob)
     if sys.byteorder == "little" and len(blob) % 8 == 0:
         # Each id is 8 little-endian bytes: it fits 4 when its upper 4 are zero and the
         # lower 4 read as a non-negative int32 (top bit, in the 4th byte, clear). Then
@@ -222,6 +229,11 @@ def _narrow(blob: bytes) -> array[int]:
             narrow = array("i")
             narrow.frombytes(words[::2].tobytes())
             return narrow
+    return _wide(blob)
+
+
+def _wide(blob: bytes) -> array[int]:
+    """The row ids of stored blobs, 4 bytes each if they fit, else 8."""
     values = unpack(blob)
     try:
         return array("i", values)

@@ -177,3 +177,12 @@ def test_native_in_at_least_refuses_other_buffers() -> None:
         speedups.in_at_least([b"abcd"], 1)  # type: ignore[list-item]
     with pytest.raises(TypeError):
         speedups.in_at_least(5, 1)  # type: ignore[arg-type]
+
+
+@needs_native
+def test_native_narrow_refuses_a_torn_blob() -> None:
+    """A blob whose length is not a whole number of 8-byte ids is a ValueError."""
+    assert speedups.narrow is not None
+    with pytest.raises(ValueError, match="8 bytes each"):
+        speedups.narrow(b"\x01\x00\x00")
+    assert speedups.narrow(b"") == b""

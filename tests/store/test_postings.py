@@ -10,10 +10,10 @@ from collections import Counter
 from contextlib import closing
 from pathlib import Path
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from memento_syncd.core import similarity
+from memento_syncd.core import similarity, speedups
 from memento_syncd.core.hashing import content_hash
 from memento_syncd.core.token_order import FrozenOrder
 from memento_syncd.store import postings as postings_module
@@ -340,10 +340,22 @@ def test_a_texts_tokens_and_prefix_from_memoised_word_keys(
             assert index._analyse(text) == (tokens, expected)
 
 
-@given(st.lists(st.integers(-(2**63), 2**63 - 1) | st.integers(0, 2**33), max_size=40))
-def test_narrowed_postings_keep_every_id(ids: list[int]) -> None:
-    """Stored ids come back exactly, 4 bytes each when every id is a non-negative int32."""
-    narrow = postings_module._narrow(pack(ids))
+@given(
+    st.lists(st.integers(-(2**63), 2**63 - 1) | st.integers(0, 2**33), max_size=40),
+    st.booleans(),
+)
+@example([2**31 - 1, 0, 2**31], False)  # the first id past int32
+@example([2**31 - 1, 0, 2**31], True)
+def test_narrowed_postings_keep_every_id(ids: list[int], compiled: bool) -> None:
+    """Stored ids come back exactly, 4 bytes each when every id is a non-negative int32,
+    with the compiled narrowing (core.speedups) and with the pure-Python one."""
+    saved = speedups.narrow
+    if not compiled:
+        speedups.narrow = None
+    try:
+        narrow = postings_module._narrow(pack(ids))
+    finally:
+        speedups.narrow = saved
     assert narrow.tolist() == ids
     if all(0 <= i < 2**31 for i in ids):
         assert narrow.itemsize == 4
