@@ -12,6 +12,7 @@ setup(
         Extension(
             "memento_syncd.core._speedups",
             sources=["memento_syncd/core/_speedups.c"],
+            depends=["memento_syncd/core/csrc/sort.h", "memento_syncd/core/csrc/wordkeys.h"],
             optional=True,
         )
     ]

@@ -21,7 +21,7 @@ from memento_syncd.core.wire import check_identifier
 from memento_syncd.store import outbox, posting_rows, reseed, reset, rows, twins
 from memento_syncd.store.db import applying, write
 from memento_syncd.store.inbox import SLICE_GAP_SECONDS, SLICE_SECONDS, apply_page, index_slice
-from memento_syncd.store.index import SimilarityIndex
+from memento_syncd.store.index import SimilarityIndex, plan_order
 from memento_syncd.store.settle import Context, settle
 
 PULL_PAGE = 200
@@ -271,8 +271,9 @@ def _open_index(conn: sqlite3.Connection, threshold: float) -> SimilarityIndex:
 def _learn_order(conn: sqlite3.Connection, index: SimilarityIndex) -> None:
     upcoming = index.frequencies_to_come()
     if upcoming is not None:
+        plan = plan_order(upcoming)  # sorted before the write lock, not inside it
         with write(conn):
-            index.rebuild(extra=upcoming)
+            index.rebuild(plan=plan)
 
 
 def _count_dirty(conn: sqlite3.Connection) -> int:

@@ -51,8 +51,22 @@ def test_wheel_carries_typing_marker_templates_and_commands(dists: Dists) -> Non
     assert not any("__pycache__" in name or name.startswith("tests/") for name in names)
 
 
+def test_wheel_carries_the_compiled_speedups_and_their_stub(dists: Dists) -> None:
+    """The wheel, built here with a C compiler, holds the compiled speed-ups and their
+    type stub, and is tagged for this platform, not as pure Python."""
+    with zipfile.ZipFile(dists.wheel) as wheel:
+        names = set(wheel.namelist())
+    assert "memento_syncd/core/_speedups.pyi" in names
+    assert any(
+        name.startswith("memento_syncd/core/_speedups.") and name.endswith((".so", ".pyd"))
+        for name in names
+    ), sorted(name for name in names if "speedups" in name)
+    assert not dists.wheel.name.endswith("-none-any.whl")
+
+
 def test_sdist_carries_docs_templates_and_packaging(dists: Dists) -> None:
-    """The sdist has README, CHANGELOG, LICENSE, the templates, py.typed and packaging/."""
+    """The sdist has README, CHANGELOG, LICENSE, the templates, py.typed, the C sources and
+    packaging/."""
     top = f"memento_syncd-{memento_syncd.__version__}"
     with tarfile.open(dists.sdist) as sdist:
         names = {name.removeprefix(f"{top}/") for name in sdist.getnames()}
@@ -63,6 +77,11 @@ def test_sdist_carries_docs_templates_and_packaging(dists: Dists) -> None:
         "pyproject.toml",
         "PKG-INFO",
         "memento_syncd/py.typed",
+        "setup.py",
+        "memento_syncd/core/_speedups.c",
+        "memento_syncd/core/_speedups.pyi",
+        "memento_syncd/core/csrc/sort.h",
+        "memento_syncd/core/csrc/wordkeys.h",
         "packaging/deb/build-deb.sh",
         "packaging/homebrew/memento-syncd.rb",
         "tests/conftest.py",

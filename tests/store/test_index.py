@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from memento_syncd.core import similarity
 from memento_syncd.store.db import connect, write
-from memento_syncd.store.index import SimilarityIndex, Text
+from memento_syncd.store.index import SimilarityIndex, Text, plan_order
 
 WORDS = [f"w{n}" for n in range(30)]
 docs = st.lists(st.sampled_from(WORDS), min_size=1, max_size=25)
@@ -67,3 +67,38 @@ def _insert(conn: sqlite3.Connection, content: str) -> int:
     )
     assert cur.lastrowid is not None
     return cur.lastrowid
+
+
+def _vocabulary(conn: sqlite3.Connection) -> list[tuple[int, int]]:
+    return [(int(t), int(r)) for t, r in conn.execute("SELECT token, rank FROM sync_vocab")]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(docs, max_size=8), st.lists(docs, min_size=1, max_size=8))
+def test_a_planned_rebuild_freezes_the_order_counting_would(
+    indexed: list[list[str]], waiting: list[list[str]]
+) -> None:
+    """A rebuild given a plan (its order sorted before the write lock) stores the same
+    vocabulary and probes in the same order as one given the frequencies: the plan's as
+    they are when nothing is indexed, the indexed rows' counted in when some are."""
+    frequency: dict[int, int] = {}
+    for words in waiting:
+        for token in similarity.token_ids(similarity.word_set("", " ".join(words))):
+            frequency[token] = frequency.get(token, 0) + 1
+    with tempfile.TemporaryDirectory() as tmp:
+        found = []
+        for planned in (False, True):
+            conn = connect(Path(tmp) / f"{planned}.db")
+            index = SimilarityIndex(conn, 0.5)
+            with write(conn):
+                for words in indexed:
+                    content = " ".join(words)
+                    index.put(_insert(conn, content), Text("p", "project", None, "", content))
+                if planned:
+                    index.rebuild(plan=plan_order(frequency))
+                else:
+                    index.rebuild(extra=frequency)
+            probe = Text("p", "project", None, "", " ".join(waiting[0]))
+            found.append((_vocabulary(conn), index._analyse(probe), index.find_twin(probe)))
+            conn.close()
+        assert found[0] == found[1]

@@ -13,7 +13,7 @@ import pytest
 from memento_syncd.core import similarity
 from memento_syncd.store import reset
 from memento_syncd.store.db import connect, write
-from memento_syncd.store.index import SimilarityIndex, Text
+from memento_syncd.store.index import SimilarityIndex, Text, plan_order
 
 WORDS = [f"w{n}" for n in range(2500)]  # more than one batch of tokens
 ROWS = 1200  # above the 1,000 rows an order is learnt from
@@ -57,8 +57,9 @@ def _refresh(conn: sqlite3.Connection, index: SimilarityIndex) -> None:
                     break
     upcoming = index.frequencies_to_come()
     if upcoming is not None:
+        plan = plan_order(upcoming)
         with write(conn):
-            index.rebuild(extra=upcoming)
+            index.rebuild(plan=plan)
     while True:
         with write(conn):
             if index.refresh_dirty(limit=500) == 0:
