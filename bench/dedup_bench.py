@@ -48,7 +48,7 @@ from memento_syncd.core.hashing import content_hash
 from memento_syncd.store import posting_rows
 from memento_syncd.store.db import connect, write
 from memento_syncd.store.inbox import SLICE_GAP_SECONDS, SLICE_SECONDS
-from memento_syncd.store.index import SimilarityIndex, Text, plan_order
+from memento_syncd.store.index import SimilarityIndex, Text, learn_order
 
 THRESHOLD = DEDUP_THRESHOLD
 DEDUP_TARGET_S = 2.0  # for 10,000 incoming against 100,000 local
@@ -128,12 +128,8 @@ def build_index(
     conn = connect(db)  # migration marks every existing row dirty
     index = SimilarityIndex(conn, THRESHOLD)
     started = time.perf_counter()
-    upcoming = index.frequencies_to_come()  # as engine._learn_order
-    if upcoming is None:
+    if not learn_order(conn, index):  # as engine._refresh_index
         raise BenchError("a fresh index should learn its order from the waiting rows")
-    plan = plan_order(upcoming)
-    with write(conn):
-        index.rebuild(plan=plan)
     learnt = time.perf_counter()
     while True:  # as engine._refresh_index: 500 rows per write transaction
         with write(conn):

@@ -21,7 +21,7 @@ from memento_syncd.core.wire import check_identifier
 from memento_syncd.store import outbox, posting_rows, reseed, reset, rows, twins
 from memento_syncd.store.db import applying, write
 from memento_syncd.store.inbox import SLICE_GAP_SECONDS, SLICE_SECONDS, apply_page, index_slice
-from memento_syncd.store.index import SimilarityIndex, plan_order
+from memento_syncd.store.index import SimilarityIndex, learn_order
 from memento_syncd.store.settle import Context, settle
 
 PULL_PAGE = 200
@@ -212,7 +212,7 @@ class SyncEngine:
         """
         if await self.db.run(_reset_due, index):
             await self._slices(_reset_slice)
-        await self.db.run(_learn_order, index)
+        await self.db.run(learn_order, index)
         # The rows waiting now; those the app writes meanwhile wait for the next refresh.
         left = await self.db.run(_count_dirty)
         while left > 0:
@@ -266,14 +266,6 @@ def _drop(ahead: asyncio.Task[Any] | None) -> None:
 
 def _open_index(conn: sqlite3.Connection, threshold: float) -> SimilarityIndex:
     return SimilarityIndex(conn, threshold)
-
-
-def _learn_order(conn: sqlite3.Connection, index: SimilarityIndex) -> None:
-    upcoming = index.frequencies_to_come()
-    if upcoming is not None:
-        plan = plan_order(upcoming)  # sorted before the write lock, not inside it
-        with write(conn):
-            index.rebuild(plan=plan)
 
 
 def _count_dirty(conn: sqlite3.Connection) -> int:

@@ -28,7 +28,9 @@
    calls and zeroed after each); others, or more than 255 lists, are sorted instead. */
 #define DENSE_LIMIT (1 << 24)
 
-static unsigned char *dense_counts = NULL; /* scratch; the GIL is held throughout */
+/* Scratch, one byte per row id up to the largest seen (at most 16 MB, never given back);
+   the GIL is held from the first count to the last reset, with no Python object made. */
+static unsigned char *dense_counts = NULL;
 static Py_ssize_t dense_size = 0;
 
 /* The values of every list, in one buffer of int64. */

@@ -13,7 +13,7 @@ import pytest
 from memento_syncd.core import similarity
 from memento_syncd.store import reset
 from memento_syncd.store.db import connect, write
-from memento_syncd.store.index import SimilarityIndex, Text, plan_order
+from memento_syncd.store.index import SimilarityIndex, Text, learn_order
 
 WORDS = [f"w{n}" for n in range(2500)]  # more than one batch of tokens
 ROWS = 1200  # above the 1,000 rows an order is learnt from
@@ -55,11 +55,7 @@ def _refresh(conn: sqlite3.Connection, index: SimilarityIndex) -> None:
             with write(conn):
                 if not reset.step(conn, 0.03):
                     break
-    upcoming = index.frequencies_to_come()
-    if upcoming is not None:
-        plan = plan_order(upcoming)
-        with write(conn):
-            index.rebuild(plan=plan)
+    learn_order(conn, index)
     while True:
         with write(conn):
             if index.refresh_dirty(limit=500) == 0:
