@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import re
+
+_REQUEST_LINE = re.compile(rb"(?:GET|POST|PUT|DELETE) (/\S*) HTTP/1\.[01]\r\n")
 
 
 class Fault(enum.Enum):
@@ -28,6 +31,8 @@ class FaultProxy:
         self.connections = 0
         self.connected = asyncio.Event()  # set at the first connection
         self.forwarded = 0  # bytes of answers forwarded, every connection together
+        self.requests: list[str] = []  # the path of each request forwarded, in order
+        self.requested = asyncio.Event()  # set at each request (clear it to wait for more)
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -82,8 +87,17 @@ class FaultProxy:
         self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, *, downstream: bool
     ) -> None:
         sent = 0
+        seen = b""  # the tail of the requests sent upstream not yet scanned
         with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
             while chunk := await src.read(65536):
+                if not downstream:
+                    seen += chunk
+                    ends = 0
+                    for found in _REQUEST_LINE.finditer(seen):
+                        self.requests.append(found.group(1).decode("ascii"))
+                        self.requested.set()
+                        ends = found.end()
+                    seen = seen[ends:][-256:]  # a request line cut between two reads
                 if downstream:
                     if self.fault is Fault.DROP_RESPONSE:
                         return

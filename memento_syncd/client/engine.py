@@ -170,26 +170,41 @@ class SyncEngine:
         report = Report(project)
         index = await self._similarity()
         await self._refresh_index(index)
-        while True:
-            cursor = await self.db.run(_pull_cursor, project)
-            try:
-                answer = await self.transport.pull(
-                    {"project_id": project, "cursor": cursor, "limit": PULL_PAGE}
-                )
-            except ServerRefused as exc:
-                if await self._server_replaced(project, exc, report):
-                    continue
-                raise
-            items = answer.get("observations") or []
-            ctx = Context(index, self._strategy(project), self._now())
-            counts = await self.db.run(apply_page, ctx, project, items, str(answer["cursor"]))
-            report.received += len(items)
-            report.outcomes.update(counts)
-            self._tell("pull", project, report.received, None)
-            if not answer.get("has_more"):
-                await self._rejoin(ctx, report)  # after the news: it can take a while
-                return report
-            await self._refresh_index(index)
+        ahead: asyncio.Task[dict[str, Any]] | None = None  # the next page, fetched meanwhile
+        try:
+            while True:
+                if ahead is None:
+                    ahead = self._fetch(project, await self.db.run(_pull_cursor, project))
+                try:
+                    answer = await ahead
+                except ServerRefused as exc:
+                    if await self._server_replaced(project, exc, report):
+                        continue  # the cursor was forgotten: fetched again from the start
+                    raise
+                finally:
+                    ahead = None
+                items = answer.get("observations") or []
+                if answer.get("has_more"):
+                    # While this page is applied, the server reads the next one and it
+                    # crosses the wire. Only the answer's cursor is sent before the page
+                    # is stored here: the stored cursor never runs ahead of the data.
+                    ahead = self._fetch(project, str(answer["cursor"]))
+                ctx = Context(index, self._strategy(project), self._now())
+                counts = await self.db.run(apply_page, ctx, project, items, str(answer["cursor"]))
+                report.received += len(items)
+                report.outcomes.update(counts)
+                self._tell("pull", project, report.received, None)
+                if ahead is None:
+                    await self._rejoin(ctx, report)  # after the news: it can take a while
+                    return report
+                await self._refresh_index(index)
+        finally:
+            _drop(ahead)
+
+    def _fetch(self, project: str, cursor: str | None) -> asyncio.Task[dict[str, Any]]:
+        """Ask for the page of ``project`` after ``cursor``, in the background."""
+        body = {"project_id": project, "cursor": cursor, "limit": PULL_PAGE}
+        return asyncio.ensure_future(self.transport.pull(body))
 
     async def _server_replaced(self, project: str, exc: ServerRefused, report: Report) -> bool:
         """On the first ``stale_cursor`` of a run: queue everything again (see store.reseed)."""
