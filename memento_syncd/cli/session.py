@@ -56,6 +56,10 @@ def with_engine(home: Home, work: Callable[[SyncEngine], Awaitable[T]]) -> T:
         raise CommandError(str(exc)) from exc
     progress = ProgressLine()
 
+    def on_skipped(project: str, obs_id: int, reason: str) -> None:
+        progress.finish()  # on a line of its own, not inside the progress line
+        print(f"{project}: row {obs_id} skipped: {reason}", file=sys.stderr)
+
     async def run() -> T:
         from memento_syncd.client.transport import Transport
 
@@ -63,7 +67,7 @@ def with_engine(home: Home, work: Callable[[SyncEngine], Awaitable[T]]) -> T:
         await db.open()
         try:
             async with Transport(config.server_url or "", token) as transport:
-                engine = SyncEngine(db, transport, config, utc_now, progress)
+                engine = SyncEngine(db, transport, config, utc_now, progress, on_skipped=on_skipped)
                 return await work(engine)
         finally:
             progress.finish()

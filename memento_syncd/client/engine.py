@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,6 +27,9 @@ from memento_syncd.store.settle import Context, settle
 PULL_PAGE = 200
 
 Progress = Callable[[str, int, int | None], None]
+# Told of each row set aside as it is (project, local id, reason): a push that fails later
+# loses its report, and the rows it set aside are not read again until they change.
+Skipped = Callable[[str, int, str], None]
 
 
 @dataclass
@@ -46,12 +49,14 @@ class SyncEngine:
     def __init__(
         self, db: LocalDB, transport: Transport, config: SyncConfig,
         clock: Callable[[], datetime], progress: Progress | None = None,
+        *, on_skipped: Skipped | None = None,
     ) -> None:  # fmt: skip
         self.db = db
         self.transport = transport
         self.config = config
         self._clock = clock
         self._progress = progress
+        self._on_skipped = on_skipped
         self._index: SimilarityIndex | None = None
 
     def _now(self) -> str:
@@ -100,7 +105,7 @@ class SyncEngine:
                     answer = await self.transport.push(body)
                 except ServerRefused as exc:
                     # The batch read ahead is read again (its rows are still pending).
-                    report.skipped.extend((await ahead).skipped)
+                    self._skipped(report, (await ahead).skipped)
                     ahead = None
                     if await self._server_replaced(project, exc, report):
                         total = await self.db.run(outbox.pending_count, project)
@@ -109,19 +114,31 @@ class SyncEngine:
                     set_aside = await self._set_aside(batch, exc)
                     if set_aside is None:
                         raise
-                    report.skipped.append(set_aside)
+                    self._skipped(report, [set_aside])
                     continue
                 ctx = Context(index, self._strategy(project), self._now())
                 counts = await self.db.run(_acknowledge, ctx, batch, answer, cursor)
                 report.sent += len(batch.items)
                 report.outcomes.update(counts)
                 self._tell("push", project, report.sent, total)
-            if ahead is not None:  # rounds ran out: the rows it set aside are reported too
-                report.skipped.extend((await ahead).skipped)
-                ahead = None
         finally:
-            _drop(ahead)
+            if ahead is not None:  # rounds ran out, or the push failed
+                await self._let_go(ahead, report)
         return report
+
+    async def _let_go(self, ahead: asyncio.Task[outbox.Batch], report: Report) -> None:
+        """A batch read ahead and not sent. Reading it set aside the rows that cannot sync
+        (committed as it read), so it is waited for, one batch read, and they are reported;
+        its rows to send stay pending for the next push. Its own failure is not this
+        push's: the push's outcome stands."""
+        try:
+            batch = await asyncio.shield(ahead)
+        except asyncio.CancelledError:
+            _drop(ahead)
+            raise
+        except Exception:  # noqa: BLE001 - see the docstring: the push's outcome stands
+            return
+        self._skipped(report, batch.skipped)
 
     async def _next_batch(
         self, project: str, ahead: asyncio.Task[outbox.Batch] | None, report: Report
@@ -130,12 +147,19 @@ class SyncEngine:
         in flight while it was read may be pending again (edited meanwhile)."""
         if ahead is not None:
             batch = await ahead
-            report.skipped.extend(batch.skipped)
+            self._skipped(report, batch.skipped)
             if batch.items:
                 return batch
         batch = await self._read_batch(project)
-        report.skipped.extend(batch.skipped)
+        self._skipped(report, batch.skipped)
         return batch
+
+    def _skipped(self, report: Report, rows: Iterable[tuple[int, str]]) -> None:
+        """Rows set aside (they cannot sync until changed): in the report, and told now."""
+        for obs_id, reason in rows:
+            report.skipped.append((obs_id, reason))
+            if self._on_skipped is not None:
+                self._on_skipped(report.project, obs_id, reason)
 
     async def _read_batch(
         self, project: str, in_flight: frozenset[int] = frozenset()

@@ -183,7 +183,9 @@ class Daemon:
                 self._transport, self.engine = None, None
             if config.server_url and config.active and token:
                 self._transport = await Transport(config.server_url, token).__aenter__()
-                self.engine = SyncEngine(self.db, self._transport, config, self.clock)
+                self.engine = SyncEngine(
+                    self.db, self._transport, config, self.clock, on_skipped=_log_skipped
+                )
         self._schedule_pulls()
         await self._restart_realtime(token)
         self.request_push()
@@ -360,10 +362,6 @@ class Daemon:
                     raise
                 return []
         self._healthy(what)
-        for report in reports:  # each is set aside once, until the application changes it
-            for obs_id, reason in report.skipped:
-                log.warning("row cannot be synced; skipped until it is changed",
-                            project=report.project, row=obs_id, reason=reason)  # fmt: skip
         return reports
 
     def pause(self) -> None:
@@ -442,3 +440,10 @@ def _idle_reason(config: SyncConfig) -> str:
     if config.server_url and config.enabled is False:
         return "sync is disabled (sync.enabled is false in config.json)"
     return "no sync server configured: run 'memento-syncd login --server URL --token TOKEN'"
+
+
+def _log_skipped(project: str, obs_id: int, reason: str) -> None:
+    """A row set aside, logged as it is (once: until the application changes it), also
+    when the push that set it aside fails later."""
+    log.warning("row cannot be synced; skipped until it is changed",
+                project=project, row=obs_id, reason=reason)  # fmt: skip

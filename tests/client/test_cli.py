@@ -647,3 +647,30 @@ def test_a_bad_argument_is_one_line_naming_help(
     line = one_line_error(result)
     assert "error:" in line
     assert "--help" in line
+
+
+def test_a_row_set_aside_by_a_push_that_then_fails_is_still_told(
+    make_device: DeviceFactory,
+) -> None:
+    """A row that cannot sync is named on stderr as it is set aside, before the line of the
+    error that stopped the push; later pushes do not read it again, status keeps it."""
+    device = make_device("A")
+    url = closed_port_url()
+    device.configure(url, "abc_def")
+    device.save("good", "fine")
+    conn = sqlite3.connect(device.home / "memento.db", isolation_level=None, timeout=5)
+    try:
+        bad = conn.execute(
+            "INSERT INTO observations (project, type, title, content, created_at, updated_at)"
+            " VALUES ('p', 'note', 'bad', 'x', 'yesterday-ish', 'yesterday-ish')"
+        ).lastrowid
+    finally:
+        conn.close()
+    result = device.memento("sync", "push")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr
+    told, error = result.stderr.strip().splitlines()
+    assert told.startswith(f"p: row {bad} skipped: ")
+    assert "updated_at" in told
+    assert url in error
+    assert f"row {bad} cannot be synced" in device.ok(device.memento("sync", "status"))
