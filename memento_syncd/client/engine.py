@@ -86,7 +86,8 @@ class SyncEngine:
         try:
             while rounds > 0:
                 rounds -= 1
-                batch, ahead = await self._next_batch(project, ahead, report), None
+                read, ahead = ahead, None  # _next_batch owns it now: its rows told once
+                batch = await self._next_batch(project, read, report)
                 if not batch.items:
                     break
                 cursor = await self.db.run(_pull_cursor, project)
@@ -130,7 +131,8 @@ class SyncEngine:
         """A batch read ahead and not sent. Reading it set aside the rows that cannot sync
         (committed as it read), so it is waited for, one batch read, and they are reported;
         its rows to send stay pending for the next push. Its own failure is not this
-        push's: the push's outcome stands."""
+        push's: the push's outcome stands. (A push that is itself cancelled lets it go
+        untold; the rows it set aside are still listed by ``status``.)"""
         try:
             batch = await asyncio.shield(ahead)
         except asyncio.CancelledError:
@@ -144,15 +146,19 @@ class SyncEngine:
         self, project: str, ahead: asyncio.Task[outbox.Batch] | None, report: Report
     ) -> outbox.Batch:
         """The batch read ahead, unless it is empty: then a fresh read, since rows that were
-        in flight while it was read may be pending again (edited meanwhile)."""
+        in flight while it was read may be pending again (edited meanwhile). A read whose
+        rows were all set aside is followed by another: rows that can sync may wait behind
+        them (each read sets its rows aside for good, so this ends)."""
         if ahead is not None:
             batch = await ahead
             self._skipped(report, batch.skipped)
             if batch.items:
                 return batch
-        batch = await self._read_batch(project)
-        self._skipped(report, batch.skipped)
-        return batch
+        while True:
+            batch = await self._read_batch(project)
+            self._skipped(report, batch.skipped)
+            if batch.items or not batch.skipped:
+                return batch
 
     def _skipped(self, report: Report, rows: Iterable[tuple[int, str]]) -> None:
         """Rows set aside (they cannot sync until changed): in the report, and told now."""

@@ -121,3 +121,21 @@ async def test_a_server_that_never_acknowledges_ends_the_push_in_bounded_rounds(
     assert reports[0].outcomes == {"unanswered": sum(sizes)}
     assert reports[0].sent == sum(sizes)
     assert (told, a.pending()) == ([], 3)
+
+
+async def test_rows_that_can_sync_behind_a_full_batch_set_aside_are_pushed_too(
+    make_device: Any,
+) -> None:
+    """The first batch read is all rows that cannot sync: the push reads on, sends the
+    rows behind them, and tells each row set aside once."""
+    a, b = await make_device("A", push_batch_size=3), await make_device("B")
+    bad = [_bad(a) for _ in range(4)]
+    for n in range(2):
+        a.save(title=f"o{n}")
+    told: list[tuple[str, int, str]] = []
+    reports = await _push(a, a.url, told)
+    assert [obs_id for _, obs_id, _ in told] == bad
+    assert reports[0].sent == 2
+    assert a.pending() == 0
+    await b.pull()
+    assert sorted(row[2] for row in b.live()) == ["o0", "o1"]
