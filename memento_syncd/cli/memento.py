@@ -104,7 +104,7 @@ def _print_reports(verb: str, reports: list[Report]) -> None:
         moved = report.sent if verb == "pushed" else report.received
         detail = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(report.outcomes.items()))
         print(f"{report.project}: {verb} {moved}" + (f" ({detail})" if detail else ""))
-        # (Rows set aside were told on stderr as they were: cli.session.with_engine.)
+        # (Rows set aside are printed on stderr by cli.session.with_engine.)
     if not reports:
         print(f"nothing {verb}")
 

@@ -55,10 +55,7 @@ def with_engine(home: Home, work: Callable[[SyncEngine], Awaitable[T]]) -> T:
     except TokenError as exc:
         raise CommandError(str(exc)) from exc
     progress = ProgressLine()
-
-    def on_skipped(project: str, obs_id: int, reason: str) -> None:
-        progress.finish()  # on a line of its own, not inside the progress line
-        print(f"{project}: row {obs_id} skipped: {reason}", file=sys.stderr)
+    set_aside: list[tuple[str, int, str]] = []  # rows that cannot sync, as the engine told
 
     async def run() -> T:
         from memento_syncd.client.transport import Transport
@@ -67,13 +64,32 @@ def with_engine(home: Home, work: Callable[[SyncEngine], Awaitable[T]]) -> T:
         await db.open()
         try:
             async with Transport(config.server_url or "", token) as transport:
-                engine = SyncEngine(db, transport, config, utc_now, progress, on_skipped=on_skipped)
+                engine = SyncEngine(
+                    db, transport, config, utc_now, progress,
+                    on_skipped=lambda *row: set_aside.append(row),
+                )  # fmt: skip
                 return await work(engine)
         finally:
             progress.finish()
             await db.close()
 
     try:
-        return asyncio.run(run())
+        result = asyncio.run(run())
     except (TransportError, LocalStoreError) as exc:
-        raise CommandError(str(exc)) from exc
+        # Still one line; the rows set aside before the failure are not read again until
+        # the application changes them, so they are counted here.
+        raise CommandError(str(exc) + _set_aside_note(set_aside)) from exc
+    for project, obs_id, reason in set_aside:
+        print(f"{project}: row {obs_id} skipped: {reason}", file=sys.stderr)
+    return result
+
+
+def _set_aside_note(rows: list[tuple[str, int, str]]) -> str:
+    """What a failed command adds to its error line about rows it set aside."""
+    if not rows:
+        return ""
+    ids = ", ".join(str(obs_id) for _, obs_id, _ in rows[:5]) + (", ..." if len(rows) > 5 else "")
+    return (
+        f" (also set aside {len(rows)} row(s) that cannot sync: {ids};"
+        " 'memento sync status' says why)"
+    )

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from memento_syncd.client.engine import Report, SyncEngine
+from memento_syncd.client.engine import Report, Skipped, SyncEngine
 from memento_syncd.client.localdb import LocalDB
 from memento_syncd.client.transport import Transport
 from memento_syncd.core.config import ProjectConfig, SyncConfig
@@ -101,23 +101,41 @@ class Device:
         row = self.app.execute("SELECT count(DISTINCT obs_id) FROM sync_changes").fetchone()
         return int(row[0])
 
-    async def _run(self, work: Callable[[SyncEngine], Any], url: str | None = None) -> Any:
+    async def open_db(self) -> LocalDB:
+        """The sync side's connection, opened (opening takes the write lock: migrations)."""
         db = LocalDB(self.db_path)
         await db.open()
+        return db
+
+    async def _run(
+        self, work: Callable[[SyncEngine], Any], url: str | None, db: LocalDB | None,
+        on_skipped: Skipped | None,
+    ) -> Any:  # fmt: skip
+        """``work`` with an engine on ``db`` (left open) or on a connection of its own."""
+        own = db is None
+        used = await self.open_db() if db is None else db
         try:
             async with Transport(url or self.url, self.token) as transport:
-                return await work(SyncEngine(db, transport, self.config, self.clock))
+                engine = SyncEngine(used, transport, self.config, self.clock, on_skipped=on_skipped)
+                return await work(engine)
         finally:
-            await db.close()
+            if own:
+                await used.close()
 
-    async def push(self, project: str | None = None, url: str | None = None) -> list[Report]:
-        """One push of everything pending."""
-        result: list[Report] = await self._run(lambda e: e.push(project), url)
+    async def push(
+        self, project: str | None = None, url: str | None = None, *,
+        db: LocalDB | None = None, on_skipped: Skipped | None = None,
+    ) -> list[Report]:  # fmt: skip
+        """One push of everything pending (through ``url``, on ``db``, telling ``on_skipped``
+        of each row set aside, when given)."""
+        result: list[Report] = await self._run(lambda e: e.push(project), url, db, on_skipped)
         return result
 
-    async def pull(self, project: str | None = None, url: str | None = None) -> list[Report]:
-        """One pull of every page."""
-        result: list[Report] = await self._run(lambda e: e.pull(project), url)
+    async def pull(
+        self, project: str | None = None, url: str | None = None, *, db: LocalDB | None = None
+    ) -> list[Report]:
+        """One pull of every page (through ``url``, on ``db``, when given)."""
+        result: list[Report] = await self._run(lambda e: e.pull(project), url, db, None)
         return result
 
     async def sync(self) -> None:

@@ -649,28 +649,46 @@ def test_a_bad_argument_is_one_line_naming_help(
     assert "--help" in line
 
 
+def _insert_bad_row(device: Device) -> int:
+    """A row whose timestamps the server would refuse, written with plain SQL."""
+    conn = sqlite3.connect(device.home / "memento.db", isolation_level=None, timeout=5)
+    try:
+        cur = conn.execute(
+            "INSERT INTO observations (project, type, title, content, created_at, updated_at)"
+            " VALUES ('p', 'note', 'bad', 'x', 'yesterday-ish', 'yesterday-ish')"
+        )
+    finally:
+        conn.close()
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+def test_a_row_set_aside_by_a_push_is_named_on_stderr(
+    make_device: DeviceFactory, server: ServerProcess, token: str
+) -> None:
+    """A push that sets a row aside succeeds, sends the rest, and names the row on stderr."""
+    device = make_device("A")
+    device.configure(server.url, token)
+    device.save("good", "fine")
+    bad = _insert_bad_row(device)
+    result = device.memento("sync", "push")
+    assert "p: pushed 1" in device.ok(result)
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"p: row {bad} skipped: ")
+    assert "updated_at" in line
+
+
 def test_a_row_set_aside_by_a_push_that_then_fails_is_still_told(
     make_device: DeviceFactory,
 ) -> None:
-    """A row that cannot sync is named on stderr as it is set aside, before the line of the
-    error that stopped the push; later pushes do not read it again, status keeps it."""
+    """The push fails after setting a row aside: its one error line names the server and
+    the row (later pushes do not read it again), and status keeps it."""
     device = make_device("A")
     url = closed_port_url()
     device.configure(url, "abc_def")
     device.save("good", "fine")
-    conn = sqlite3.connect(device.home / "memento.db", isolation_level=None, timeout=5)
-    try:
-        bad = conn.execute(
-            "INSERT INTO observations (project, type, title, content, created_at, updated_at)"
-            " VALUES ('p', 'note', 'bad', 'x', 'yesterday-ish', 'yesterday-ish')"
-        ).lastrowid
-    finally:
-        conn.close()
-    result = device.memento("sync", "push")
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr, result.stderr
-    told, error = result.stderr.strip().splitlines()
-    assert told.startswith(f"p: row {bad} skipped: ")
-    assert "updated_at" in told
+    bad = _insert_bad_row(device)
+    error = one_line_error(device.memento("sync", "push"))
     assert url in error
+    assert f"also set aside 1 row(s) that cannot sync: {bad};" in error
     assert f"row {bad} cannot be synced" in device.ok(device.memento("sync", "status"))

@@ -9,9 +9,6 @@ from typing import Any
 
 import pytest
 
-from memento_syncd.client.engine import SyncEngine
-from memento_syncd.client.localdb import LocalDB
-from memento_syncd.client.transport import Transport
 from memento_syncd.store.db import LocalStoreBusy
 from tests.client.devices import Device
 from tests.faults import FaultProxy
@@ -40,37 +37,16 @@ async def _wait_for(proxy: FaultProxy, path: str, count: int, seconds: float) ->
     return proxy.requests.count(path)
 
 
-async def _pull(device: Device, url: str, db: LocalDB | None = None) -> Any:
-    """``memento sync pull`` of project p through ``url``, on ``db`` if given (opened
-    already: opening takes the write lock, for migrations) or on a new connection."""
-    own = db is None
-    if db is None:
-        db = LocalDB(device.db_path)
-        await db.open()
-    try:
-        async with Transport(url, device.token) as transport:
-            return await SyncEngine(db, transport, device.config, device.clock).pull("p")
-    finally:
-        if own:
-            await db.close()
-
-
-async def _opened(device: Device) -> LocalDB:
-    db = LocalDB(device.db_path)
-    await db.open()
-    return db
-
-
 async def test_the_next_page_is_asked_for_while_a_page_waits_for_the_database(
     make_device: Any, proxy: FaultProxy
 ) -> None:
     """While the application holds the write lock, the first page cannot be applied, yet the
     second is already asked for (and no third); once the lock is free every page lands once."""
     a, b = await _pushed(make_device, 450)
-    db = await _opened(b)
+    db = await b.open_db()
     b.app.execute("BEGIN IMMEDIATE")  # the application writes and holds the lock
     try:
-        pull = asyncio.create_task(_pull(b, proxy.url, db))
+        pull = asyncio.create_task(b.pull("p", url=proxy.url, db=db))
         asked = await _wait_for(proxy, PULL, 2, seconds=4.0)
         await asyncio.sleep(0.2)  # time for a third request, if one were sent too early
         while_locked = proxy.requests.count(PULL)
@@ -95,17 +71,17 @@ async def test_a_page_that_cannot_be_applied_drops_the_page_fetched_ahead(
     """The database stays locked past the busy timeout: the pull fails with a clear error,
     the page fetched meanwhile is let go unapplied, and the next pull brings all, once."""
     a, b = await _pushed(make_device, 450)
-    db = await _opened(b)
+    db = await b.open_db()
     b.app.execute("BEGIN IMMEDIATE")
     try:
         with pytest.raises(LocalStoreBusy, match="stayed locked"):
-            await _pull(b, proxy.url, db)
+            await b.pull("p", url=proxy.url, db=db)
         assert proxy.requests.count(PULL) == 2
     finally:
         b.app.execute("COMMIT")
         await db.close()
     assert b.live() == []
-    reports = await _pull(b, proxy.url)
+    reports = await b.pull("p", url=proxy.url)
     assert reports[0].outcomes == {"inserted": 450}
     assert b.live() == a.live()
     count = b.app.execute("SELECT pull_count FROM sync_cursors WHERE project = 'p'")

@@ -8,27 +8,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from memento_syncd.client.engine import Report, SyncEngine
-from memento_syncd.client.localdb import LocalDB
-from memento_syncd.client.transport import Transport, Unreachable
+from memento_syncd.client.transport import Unreachable
 from memento_syncd.store.status import skipped_rows
 from tests.client.devices import Device
 from tests.faults import Fault, FaultProxy
-
-
-async def _push(device: Device, url: str, told: list[tuple[str, int, str]]) -> list[Report]:
-    """One push of ``device`` through ``url``, each row set aside appended to ``told``."""
-    db = LocalDB(device.db_path)
-    await db.open()
-    try:
-        async with Transport(url, device.token) as transport:
-            engine = SyncEngine(
-                db, transport, device.config, device.clock,
-                on_skipped=lambda *row: told.append(row),
-            )  # fmt: skip
-            return await engine.push()
-    finally:
-        await db.close()
 
 
 def _bad(device: Device) -> int:
@@ -57,13 +40,13 @@ async def test_a_row_set_aside_is_told_though_the_push_then_fails(
     told: list[tuple[str, int, str]] = []
     proxy.fault = Fault.REFUSE
     with pytest.raises(Unreachable):
-        await _push(a, proxy.url, told)
+        await a.push(url=proxy.url, on_skipped=lambda *row: told.append(row))
     assert [(project, obs_id) for project, obs_id, _ in told] == [("p", bad)]
     assert "updated_at" in told[0][2]
     assert [row["id"] for row in skipped_rows(a.app)] == [bad]
     proxy.fault = Fault.PASS
     again: list[tuple[str, int, str]] = []
-    reports = await _push(a, proxy.url, again)
+    reports = await a.push(url=proxy.url, on_skipped=lambda *row: again.append(row))
     assert (again, reports[0].skipped, reports[0].sent) == ([], [], 8)
     assert a.pending() == 0
 
@@ -73,7 +56,7 @@ async def test_a_push_that_succeeds_tells_each_row_set_aside_once(make_device: A
     a = await make_device("A", push_batch_size=2)
     bad = [_bad(a), a.save(title="ok"), _bad(a), a.save(title="fine"), _bad(a)]
     told: list[tuple[str, int, str]] = []
-    reports = await _push(a, a.url, told)
+    reports = await a.push(on_skipped=lambda *row: told.append(row))
     assert [obs_id for _, obs_id, _ in told] == [bad[0], bad[2], bad[4]]
     assert [obs_id for obs_id, _ in reports[0].skipped] == [bad[0], bad[2], bad[4]]
     assert reports[0].sent == 2
@@ -114,7 +97,7 @@ async def test_a_server_that_never_acknowledges_ends_the_push_in_bounded_rounds(
     for n in range(3):
         a.save(title=f"o{n}")
     told: list[tuple[str, int, str]] = []
-    reports = await _push(a, url, told)
+    reports = await a.push(url=url, on_skipped=lambda *row: told.append(row))
     rounds = 3 * 3 + 10
     assert len(sizes) == rounds
     assert set(sizes) <= {1, 2}
@@ -133,7 +116,7 @@ async def test_rows_that_can_sync_behind_a_full_batch_set_aside_are_pushed_too(
     for n in range(2):
         a.save(title=f"o{n}")
     told: list[tuple[str, int, str]] = []
-    reports = await _push(a, a.url, told)
+    reports = await a.push(on_skipped=lambda *row: told.append(row))
     assert [obs_id for _, obs_id, _ in told] == bad
     assert reports[0].sent == 2
     assert a.pending() == 0
