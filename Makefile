@@ -5,7 +5,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: setup demo test lint typecheck check bench package clean
+# System tools some tests use: ruby (`ruby -c` on the Homebrew formula). Installed from
+# Debian's packages when missing and this runs as root; otherwise that one test skips.
+TEST_TOOLS_NOTE := ruby is missing: tests/packaging/test_homebrew.py skips its syntax check (install ruby)
+
+.PHONY: setup test-tools demo test lint typecheck check bench package clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "memento-syncd needs Python 3.11 or newer")'
@@ -19,8 +23,14 @@ setup: $(STAMP)  ## create .venv with the package and the dev tools
 demo: $(STAMP)  ## a local server and two devices' daemons: an observation syncs, a conflict settles
 	$(BIN)/python scripts/demo.py
 
-test: $(STAMP)  ## run the test suite
+test: $(STAMP) test-tools  ## run the test suite
 	$(BIN)/pytest
+
+test-tools:  ## install the system tools some tests use (ruby), when missing and root
+	@command -v ruby >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends ruby >/dev/null; \
+	  else echo "note: $(TEST_TOOLS_NOTE)"; fi; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
