@@ -54,6 +54,7 @@ bench: $(BENCH_STAMP)  ## print every benchmark figure of docs/benchmarks.md, re
 	$(BIN)/python bench/templated_bench.py
 	$(BIN)/python bench/reindex_bench.py
 	$(BIN)/python bench/client_bench.py
+	$(BIN)/python bench/floor_bench.py
 
 package: $(STAMP)  ## build the wheel, the sdist and the .deb (Debian/Ubuntu only) into dist/
 	$(BIN)/python -m build --outdir dist .
