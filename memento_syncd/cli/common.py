@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 # A reader that went away (``... | head``) stops a command as SIGPIPE stops a Unix tool.
 EXIT_BROKEN_PIPE = 128 + 13
+# Set, a command's unexpected error shows its traceback (for a bug report).
+TRACEBACK_ENV = "MEMENTO_SYNCD_TRACEBACK"
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -22,6 +25,19 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """Print ``prog: error: message`` and exit 2."""
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+    def parse_known_args(  # type: ignore[override]  # (typeshed overloads on namespace)
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """Refuse an argument holding bytes that are not UTF-8 (the shell passes them
+        through; nothing could store or send them), then parse as argparse does."""
+        for n, arg in enumerate(sys.argv[1:] if args is None else args, start=1):
+            try:
+                arg.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = repr(arg.encode("utf-8", "surrogateescape"))[1:]
+                self.error(f"argument {n} ({shown}) is not valid UTF-8 text; pass it as UTF-8")
+        return super().parse_known_args(args, namespace)
 
 
 class CommandError(Exception):
@@ -46,6 +62,9 @@ def prog() -> str:
 
 def run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace, name: str) -> int:
     """Run a command's handler: its errors as one line, Ctrl-C as 130, a closed pipe quietly."""
+    for stream in (sys.stdout, sys.stderr):  # text the application stored as non-UTF-8
+        if isinstance(stream, io.TextIOWrapper):  # bytes prints escaped, not as a crash
+            stream.reconfigure(errors="backslashreplace")
     try:
         result = handler(args)
         sys.stdout.flush()  # here, so that a closed pipe is met inside the try
@@ -58,4 +77,12 @@ def run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace, 
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
+    except Exception as exc:  # a bug: still one line, never a traceback (unless asked for)
+        if os.environ.get(TRACEBACK_ENV):
+            raise
+        return fail(
+            f"unexpected {type(exc).__name__}: {exc}; this is a bug in memento-syncd, please"
+            f" report it ({TRACEBACK_ENV}=1 shows where it happened)",
+            prog=name,
+        )
     return result

@@ -60,8 +60,14 @@ def _db(home: Home) -> Any:
 def run_save(args: argparse.Namespace) -> int:
     """Insert an observation, as the Memento application does; prints its local id."""
     from memento_syncd.cli.session import utc_now
+    from memento_syncd.core.errors import InvalidInput
     from memento_syncd.core.timestamps import format_timestamp
+    from memento_syncd.core.wire import check_identifier
 
+    try:  # a row the server would refuse could never sync: refused here, before it is saved
+        check_identifier(args.project, "--project")
+    except InvalidInput as exc:
+        raise CommandError(f"{exc}; give the project's name") from exc
     now = format_timestamp(utc_now())
     conn = _db(Home.from_env())
     with conn:
@@ -91,12 +97,20 @@ def run_list(args: argparse.Namespace) -> int:
         for row in conn.execute(query + " ORDER BY id", (args.project, args.project))
     ]
     if args.json:
-        print(json.dumps(found, indent=2, ensure_ascii=False))
+        print(json.dumps(found, indent=2, ensure_ascii=False, default=_blob_text))
         return 0
     for item in found:
         gone = " (deleted)" if item["deleted_at"] else ""
         print(f"{item['id']:>6}  {item['project']}  [{item['type']}] {item['title']}{gone}")
     return 0
+
+
+def _blob_text(value: object) -> str:
+    """A BLOB the application stored where text belongs, shown as text (bytes that are not
+    UTF-8 print escaped)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def _print_reports(verb: str, reports: list[Report]) -> None:

@@ -25,6 +25,8 @@ from memento_syncd.store.index import SimilarityIndex, learn_order
 from memento_syncd.store.settle import Context, settle
 
 PULL_PAGE = 200
+# A server's refusal of the stored cursor, and the outcome reported when it is forgotten.
+_RESEEDED = {"stale_cursor": "server_replaced", "invalid_cursor": "account_changed"}
 
 Progress = Callable[[str, int, int | None], None]
 # Told of each row set aside as it is (project, local id, reason): a push that fails later
@@ -237,11 +239,17 @@ class SyncEngine:
         return asyncio.ensure_future(self.transport.pull(body))
 
     async def _server_replaced(self, project: str, exc: ServerRefused, report: Report) -> bool:
-        """On the first ``stale_cursor`` of a run: queue everything again (see store.reseed)."""
-        if exc.code != "stale_cursor" or report.outcomes["server_replaced"]:
+        """On the first refused cursor of a run: queue everything again (see store.reseed).
+
+        A ``stale_cursor`` is another server database's (replaced, or restored); an
+        ``invalid_cursor`` is another team's (the device logged in with another team's
+        token): either way what that server said means nothing to the one answering now.
+        """
+        outcome = _RESEEDED.get(exc.code or "")
+        if outcome is None or any(report.outcomes[name] for name in _RESEEDED.values()):
             return False
         queued = await self.db.run(reseed.forget_server, project)
-        report.outcomes["server_replaced"] += 1
+        report.outcomes[outcome] += 1
         report.outcomes["requeued"] += queued
         return True
 

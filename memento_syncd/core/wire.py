@@ -64,6 +64,8 @@ def _json_type(value: object) -> str:
     names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer"}
     if value is None:
         return "null"
+    if isinstance(value, bytes):  # an application row's BLOB (JSON has none)
+        return "a BLOB"
     return names.get(type(value), "number")
 
 
@@ -76,8 +78,25 @@ def _text(value: object, field: str, max_chars: int) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise InvalidInput(field, "contains characters that are not valid Unicode") from exc
+        raise InvalidInput(
+            field, "contains characters that are not valid Unicode (or bytes that are not UTF-8)"
+        ) from exc
     return value
+
+
+def utf8_text(values: tuple[object, ...]) -> bool:
+    """True if every value is None or text that is UTF-8: an application row may hold a
+    BLOB, or bytes that are not UTF-8 (``store.db`` reads those as lone surrogates)."""
+    for value in values:
+        if value is None or (isinstance(value, str) and value.isascii()):
+            continue
+        if not isinstance(value, str):
+            return False
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+    return True
 
 
 def _identifier(value: object, field: str, max_chars: int) -> str:

@@ -9,7 +9,8 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-_WRITES = frozenset({"created", "modified", "moved", "deleted", "closed"})
+# "attrib": a chmod, which decides whether the token file may be used (ssh's rule).
+_WRITES = frozenset({"created", "modified", "moved", "deleted", "closed", "attrib"})
 
 
 class _Handler(FileSystemEventHandler):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from memento_syncd.store import backfill
-from memento_syncd.store.schema import APP_TABLE, MIGRATIONS
+from memento_syncd.store.schema import APP_COLUMNS, APP_TABLE, MIGRATIONS
 
 T = TypeVar("T")
 
@@ -35,12 +35,17 @@ class LocalStoreBusy(LocalStoreError):
 def connect(path: Path, busy_timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
     """Open the database in WAL mode with a busy timeout; create and migrate our tables."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # private, as ~/.ssh
         conn = sqlite3.connect(
             path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
     except (OSError, sqlite3.Error) as exc:
         raise LocalStoreError(f"cannot open database {path}: {exc}") from exc
+    # The application may store text that is not UTF-8 (SQLite does not check): such a
+    # value reads as a str holding lone surrogates instead of failing the whole query,
+    # and the row is then set aside by name (``core.wire`` refuses it, ``store.index``
+    # leaves it out), while every other row still syncs.
+    conn.text_factory = _decode_text
     try:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -55,6 +60,23 @@ def connect(path: Path, busy_timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connect
         conn.close()
         raise
     return conn
+
+
+def _decode_text(raw: bytes) -> str:
+    """A TEXT value as SQLite holds it: UTF-8, anything else kept as lone surrogates."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def check_app_table(conn: sqlite3.Connection, path: Path) -> None:
+    """``LocalStoreError`` naming the columns the application's table lacks, if any."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(observations)")}
+    missing = [name for name in ("id", *APP_COLUMNS) if name not in have]
+    if missing:
+        raise LocalStoreError(
+            f"{path}: table observations has no column {', '.join(missing)}; memento-syncd"
+            " needs the columns of Memento's table (id, " + ", ".join(APP_COLUMNS) + "):"
+            " upgrade Memento, or point MEMENTO_HOME at its directory"
+        )
 
 
 @contextmanager
@@ -116,6 +138,7 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
     """Create the application's table if missing and bring our tables up to date."""
     with write(conn, path):
         conn.execute(APP_TABLE)
+        check_app_table(conn, path)  # before anything of ours is added: rolled back
         conn.execute("CREATE TABLE IF NOT EXISTS sync_meta (key TEXT PRIMARY KEY, value TEXT)")
         row = conn.execute("SELECT value FROM sync_meta WHERE key = 'schema'").fetchone()
         current = int(row[0]) if row else 0

@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from memento_syncd.core import similarity
+from memento_syncd.core import similarity, wire
 from memento_syncd.core.hashing import content_hash
 from memento_syncd.core.token_order import FrozenOrder
 from memento_syncd.store import lookups, posting_rows
@@ -190,6 +190,8 @@ class SimilarityIndex:
             " WHERE o.deleted_at IS NULL"
         )
         for title, content in self._conn.execute(query):
+            if not wire.utf8_text((title, content)):
+                continue
             for token in similarity.token_ids(similarity.word_set(title, content)):
                 frequency[token] = frequency.get(token, 0) + 1
         return frequency
@@ -262,8 +264,8 @@ class SimilarityIndex:
             " WHERE id = ?",
             (obs_id,),
         ).fetchone()
-        if row is None or row[5] is not None:
-            self.remove(obs_id)
+        if row is None or row[5] is not None or not wire.utf8_text(row[:5]):
+            self.remove(obs_id)  # (an unreadable row cannot sync either: outbox sets it aside)
         else:
             self.put(obs_id, Text(*row[:5]))
 

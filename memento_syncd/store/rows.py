@@ -11,11 +11,8 @@ from memento_syncd.core.errors import InvalidInput
 from memento_syncd.core.limits import Limits
 from memento_syncd.core.observation import Observation
 from memento_syncd.core.wire import WIRE_FIELDS, observation_to_wire, parse_change
+from memento_syncd.store.schema import APP_COLUMNS
 
-APP_COLUMNS = (
-    "project", "type", "title", "content", "topic_key", "scope",
-    "created_at", "updated_at", "deleted_at",
-)  # fmt: skip
 _LIMITS = Limits()
 
 

@@ -23,6 +23,12 @@ CREATE TABLE IF NOT EXISTS observations (
   deleted_at  TEXT
 )"""
 
+# The application's columns memento-syncd reads and writes (besides ``id``).
+APP_COLUMNS = (
+    "project", "type", "title", "content", "topic_key", "scope",
+    "created_at", "updated_at", "deleted_at",
+)  # fmt: skip
+
 _GUARD = "(SELECT applying FROM sync_guard WHERE id = 1) = 0"
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (

@@ -261,6 +261,21 @@ def test_login_while_the_daemon_runs_replaces_a_revoked_token(
     a.wait_status(lambda s: s["pending"] == 0, "the write to be pushed")
 
 
+def test_chmod_on_the_token_file_is_picked_up_by_the_running_daemon(
+    server: Server, devices: Devices
+) -> None:
+    """A token file made readable by others stops the running daemon's sync with chmod
+    advice; ``chmod 600``, as that advice says, makes it sync again without a restart."""
+    a = devices.running("alice", server)
+    token_file = a.home / "sync-token"
+    token_file.chmod(0o644)
+    refused = a.wait_status(lambda s: "chmod 600" in (s["last_error"] or ""), "the refusal")
+    assert "0644" in refused["last_error"]
+    a.save("written while the token was refused")
+    token_file.chmod(0o600)
+    a.wait_status(lambda s: s["last_error"] is None and s["pending"] == 0, "the push")
+
+
 def test_a_daemon_with_sync_disabled_syncs_nothing_until_enabled(
     server: Server, devices: Devices
 ) -> None:
