@@ -125,7 +125,10 @@ async def status(daemon: Daemon) -> dict[str, Any]:
 
 def _connection(daemon: Daemon, realtime: bool) -> str:
     if daemon.engine is None:
-        return "disabled" if daemon.config.server_url else "not configured"
+        # "disabled": turned off on purpose (enabled: false); otherwise something is
+        # missing: a server_url, or a usable token (last_error says which).
+        off = daemon.config.server_url is not None and daemon.config.enabled is False
+        return "disabled" if off else "not configured"
     if daemon.paused:
         return "paused"
     if daemon.health["push"].failures or daemon.health["pull"].failures:

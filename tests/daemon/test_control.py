@@ -271,6 +271,7 @@ def test_chmod_on_the_token_file_is_picked_up_by_the_running_daemon(
     token_file.chmod(0o644)
     refused = a.wait_status(lambda s: "chmod 600" in (s["last_error"] or ""), "the refusal")
     assert "0644" in refused["last_error"]
+    assert refused["connection"] == "not configured"
     a.save("written while the token was refused")
     token_file.chmod(0o600)
     a.wait_status(lambda s: s["last_error"] is None and s["pending"] == 0, "the push")
