@@ -27,7 +27,8 @@ def request(path: Path, payload: dict[str, Any], timeout: float = 120.0) -> Any:
     try:
         try:
             sock.connect(str(path))
-        except (FileNotFoundError, ConnectionRefusedError) as exc:
+        except (FileNotFoundError, NotADirectoryError, ConnectionRefusedError) as exc:
+            # (NotADirectoryError: the home is a file, so no daemon can listen in it.)
             raise NoDaemon(f"no memento-syncd daemon is running (no answer on {path})") from exc
         sock.sendall(json.dumps(payload).encode("utf-8") + b"\n")
         data = b""

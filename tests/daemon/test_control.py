@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+from pathlib import Path
 
 from tests.daemon.conftest import (
     EXE,
@@ -55,6 +57,19 @@ def test_status_json_has_every_contract_field(server: Server, devices: Devices) 
     assert text.returncode == 0, text.stderr
     assert str(state["pid"]) in text.stdout
     assert server.url in text.stdout
+
+
+def test_a_home_that_is_a_file_has_no_daemon(tmp_path: Path) -> None:
+    """``MEMENTO_HOME`` naming a regular file: ``status`` exits 3 saying no daemon runs
+    (none could listen in it), as with a home where none was started."""
+    home = tmp_path / "a-file"
+    home.write_text("")
+    done = subprocess.run(
+        [EXE, "status"], env={**os.environ, "MEMENTO_HOME": str(home)},
+        capture_output=True, text=True, timeout=WAIT, check=False,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert "no memento-syncd daemon is running" in _one_line(done.stderr)
 
 
 def test_commands_without_a_daemon_exit_3_with_one_line(devices: Devices) -> None:
