@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import plistlib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -111,22 +112,55 @@ def template(name: str) -> bytes:
 # systemd refuses an executable whose name holds quotes or backslashes ("Executable name
 # contains special characters"), even when escaped.
 _BAD_IN_EXECUTABLE = frozenset("\"'\\")
+_PLACEHOLDER = re.compile(r"@(EXECUTABLE|MEMENTO_HOME)@")
+_PROGRAM = '"@EXECUTABLE@"'
+# What may stand before the program of an Exec*= command: "-", "@", ":", "+", "!", "!!".
+_EXEC_PREFIXES = "-@:+!"
 
 
-def systemd_quoted(value: str, what: str) -> str:
+def _not_clean_utf8(value: str) -> bool:
+    """Whether systemd would call ``value`` "not UTF-8 clean" and ignore the setting.
+
+    A lone surrogate is an undecodable byte of the file system name (no UTF-8 at all);
+    noncharacters (U+FDD0..U+FDEF, U+xFFFE, U+xFFFF) are refused by systemd's UTF-8 check.
+    """
+    return any(
+        0xD800 <= code <= 0xDFFF or 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE
+        for code in map(ord, value)
+    )
+
+
+def systemd_quoted(value: str, what: str, *, command: bool = False) -> str:
     """``value`` escaped for the inside of a double-quoted unit-file word.
 
     The templates put every placeholder between double quotes, so spaces need nothing;
-    ``\\`` and ``"`` are C-escaped and ``%`` (the specifier sign) doubled. Control
-    characters cannot be written safely and are refused.
+    ``\\`` and ``"`` are C-escaped and ``%`` (the specifier sign) doubled. In a command
+    line (``command``: an argument of ``Exec*=``) systemd also expands ``$NAME`` and
+    ``${NAME}`` when it runs the command, so ``$`` is doubled there; elsewhere
+    (``Environment=``, ``ReadWritePaths=``) ``$`` means nothing and stays as it is.
+    Control characters and text systemd refuses as not UTF-8 cannot be written and are
+    refused.
     """
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
         raise PlanError(f"{what} {value!r} holds a control character; a unit file cannot")
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    if _not_clean_utf8(value):
+        raise PlanError(
+            f"{what} {value!r} is not clean UTF-8 (an undecodable byte or a noncharacter),"
+            " which systemd refuses; use a plainer path"
+        )
+    quoted = value.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    return quoted.replace("$", "$$") if command else quoted
 
 
 def render_unit(template_text: str, executable: PurePath, memento_home: PurePath) -> str:
-    """A systemd unit template with ``@EXECUTABLE@`` and ``@MEMENTO_HOME@`` filled in."""
+    """A systemd unit template with ``@EXECUTABLE@`` and ``@MEMENTO_HOME@`` filled in.
+
+    Each value is escaped for the line it lands in (see ``systemd_quoted``). The program
+    of a command is the exception: systemd runs that path exactly as written, with no
+    ``$`` expansion, but expands ``$`` in the argv[0] it makes of the same word; so an
+    executable holding ``$`` is written as ``@"path" "argv[0]"`` (the ``@`` prefix gives
+    argv[0] separately), the path as it is and argv[0] escaped like any argument.
+    """
     exe = str(executable)
     if not executable.is_absolute():
         raise PlanError(f"the executable {exe!r} is not an absolute path")
@@ -137,9 +171,37 @@ def render_unit(template_text: str, executable: PurePath, memento_home: PurePath
             f"systemd refuses to run {exe!r} (quotes or backslashes in the name);"
             " install memento-syncd under a plainer path"
         )
-    return template_text.replace("@EXECUTABLE@", systemd_quoted(exe, "executable")).replace(
-        "@MEMENTO_HOME@", systemd_quoted(str(memento_home), "MEMENTO_HOME")
-    )
+    values = {
+        "EXECUTABLE": (exe, "executable"),
+        "MEMENTO_HOME": (str(memento_home), "MEMENTO_HOME"),
+    }
+
+    def fill(text: str, command: bool) -> str:
+        def one(match: re.Match[str]) -> str:
+            value, what = values[match.group(1)]
+            return systemd_quoted(value, what, command=command)
+
+        # One pass, so that a value holding "@MEMENTO_HOME@" is not filled in again.
+        return _PLACEHOLDER.sub(one, text)
+
+    lines = []
+    for line in template_text.splitlines(keepends=True):
+        key, equals, value = line.partition("=")
+        if not (equals and key.strip().startswith("Exec")):
+            lines.append(fill(line, command=False))
+            continue
+        prefixes = value[: len(value) - len(value.lstrip(_EXEC_PREFIXES))]
+        rest = value[len(prefixes) :]
+        if rest.startswith(_PROGRAM):
+            program = f'"{systemd_quoted(exe, "executable")}"'
+            if "$" in exe and "@" not in prefixes:
+                argv0 = systemd_quoted(exe, "executable", command=True)
+                prefixes, program = f"{prefixes}@", f'{program} "{argv0}"'
+            rest = program + fill(rest[len(_PROGRAM) :], command=True)
+        else:
+            rest = fill(rest, command=True)
+        lines.append(f"{key}={prefixes}{rest}")
+    return "".join(lines)
 
 
 def _user_unit_dir(target: Target) -> PurePath:
@@ -196,6 +258,9 @@ def _systemd_probe() -> Run:
 # --- launchd --------------------------------------------------------------------------
 
 
+_PLIST_PLACEHOLDER = re.compile(r"@(?:EXECUTABLE|MEMENTO_HOME|LOG_DIR)@")
+
+
 def log_dir(home: PurePath) -> PurePath:
     """Where the launchd agent's output goes: ``~/Library/Logs``."""
     return home / "Library" / "Logs"
@@ -204,7 +269,11 @@ def log_dir(home: PurePath) -> PurePath:
 def render_plist(
     template_bytes: bytes, executable: PurePath, memento_home: PurePath, logs: PurePath
 ) -> bytes:
-    """The launchd plist with its placeholders filled in, XML-escaped by plistlib."""
+    """The launchd plist with its placeholders filled in, XML-escaped by plistlib.
+
+    launchd runs no shell and expands nothing (no ``$``, ``%`` or ``~``), so a value is
+    written exactly as it is; XML escaping (``&``, ``<``, ``>``) is all it needs.
+    """
     values = {
         "@EXECUTABLE@": str(executable),
         "@MEMENTO_HOME@": str(memento_home),
@@ -216,12 +285,14 @@ def render_plist(
         # XML 1.0 cannot carry most control characters at all, escaped or not.
         if any(ord(c) < 0x20 for c in value):
             raise PlanError(f"{value!r} holds a control character; a plist cannot")
+        # Nor U+FFFE, U+FFFF, or a lone surrogate (an undecodable byte of a file name).
+        if any(0xD800 <= ord(c) <= 0xDFFF or c in "\ufffe\uffff" for c in value):
+            raise PlanError(f"{value!r} is not UTF-8 text that XML can hold; a plist cannot")
 
     def fill(node: Any) -> Any:
         if isinstance(node, str):
-            for placeholder, value in values.items():
-                node = node.replace(placeholder, value)
-            return node
+            # One pass, so that a value holding "@LOG_DIR@" is not filled in again.
+            return _PLIST_PLACEHOLDER.sub(lambda match: values[match.group()], node)
         if isinstance(node, dict):
             return {key: fill(item) for key, item in node.items()}
         if isinstance(node, list):

@@ -1,8 +1,8 @@
 """The ``sync`` section of ``$MEMENTO_HOME/config.json``: defaults, then parse, then validate.
 
 Pure: the caller passes the file's text. Errors name the file, the dotted key and the value
-on one line. Unknown keys are ignored (Memento keeps other settings in the same file) and
-listed in ``SyncConfig.unknown_keys`` so that the caller can warn about typos.
+(as JSON text) on one line. Unknown keys are ignored (Memento keeps other settings in the
+same file) and listed in ``SyncConfig.unknown_keys`` so that the caller can warn about typos.
 """
 
 from __future__ import annotations
@@ -20,10 +20,17 @@ from urllib.parse import urlsplit
 STRATEGIES = ("last_write_wins", "merge", "manual")
 WEEK_SECONDS = 7 * 24 * 3600
 MAX_PUSH_BATCH = 1000
-_MAX_VALUE_REPR = 60
+_MAX_VALUE_TEXT = 60
 _T = TypeVar("_T")
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# What would break a message's single line: controls and the Unicode line separators.
+_LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# What json.dumps leaves raw in a string (it escapes only \x00-\x1f) but a shown value must
+# not hold: C1 controls and DEL, line separators, lone surrogates (they cannot be printed).
+_UNSHOWABLE = re.compile(r"[\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# NaN and +-Infinity are shown as Python's json writes them (there is no JSON for them).
+_JSON_TEXT = json.JSONEncoder(ensure_ascii=False, allow_nan=True)
 
 
 class _Missing:
@@ -37,10 +44,11 @@ MISSING = _Missing()
 
 
 class ConfigError(ValueError):
-    """A config file breaks the contract; ``str()`` is ``{path}: {key} = {value!r}: {message}``.
+    """A config file breaks the contract; ``str()`` is ``{path}: {key} = {value}: {message}``.
 
     ``key`` is dotted (``sync.pull_interval_seconds``); ``(file)`` and ``(top level)``
-    name the file as a whole. ``value`` is ``MISSING`` when there is no value to show.
+    name the file as a whole. ``value`` is shown as its JSON text (``null``, ``true``,
+    ``"text"``), shortened if long; it is ``MISSING`` when there is no value to show.
     """
 
     def __init__(self, path: str, key: str, value: object, message: str) -> None:
@@ -48,17 +56,30 @@ class ConfigError(ValueError):
         self.key = key
         self.value = value
         self.message = message
-        shown = "" if value is MISSING else f" = {_short_repr(value)}"
+        shown = "" if value is MISSING else f" = {shown_value(value)}"
         super().__init__(_one_line(f"{path}: {key}{shown}: {message}"))
 
 
-def _short_repr(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= _MAX_VALUE_REPR else text[: _MAX_VALUE_REPR - 3] + "..."
+def shown_value(value: object) -> str:
+    """``value`` as JSON text (``null``, ``true``, ``"text"``, ``[1, 2]``), cut if long.
+
+    Only the start of a big value is encoded. Characters that would break the line or
+    cannot be printed are written as JSON ``\\u`` escapes.
+    """
+    text = ""
+    try:
+        for chunk in _JSON_TEXT.iterencode(value):
+            text += chunk
+            if len(text) > _MAX_VALUE_TEXT:
+                break
+    except (TypeError, ValueError):  # not JSON data (a caller's own object)
+        text = repr(value)
+    text = _UNSHOWABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text if len(text) <= _MAX_VALUE_TEXT else text[: _MAX_VALUE_TEXT - 3] + "..."
 
 
 def _one_line(text: str) -> str:
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+    return _LINE_BREAKING.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 @dataclass(frozen=True)
@@ -112,9 +133,12 @@ SYNC_KEYS = tuple(f.name for f in fields(SyncConfig) if f.name != "unknown_keys"
 
 
 def key_name(parent: str, name: str) -> str:
-    """Join a dotted key, quoting a name that is not plain (``sync.projects["a.b"]``)."""
+    """Join a dotted key, quoting a name that is not plain (``sync.projects["a.b"]``).
+
+    An empty ``parent`` is the top level: ``sync``, ``["my key"]``.
+    """
     if _PLAIN_NAME.fullmatch(name):
-        return f"{parent}.{name}"
+        return f"{parent}.{name}" if parent else name
     return f"{parent}[{json.dumps(name)}]"
 
 
@@ -123,20 +147,59 @@ def _json_type(value: object) -> str:
     return "null" if value is None else names.get(type(value), "number")
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+class _NotJSON(float):
+    """A ``NaN``, ``Infinity`` or ``-Infinity`` of the file: Python's json reads them, but
+    JSON has no such values. Parsed as this marker so that the error can name its key."""
+
+
+def _first_not_json(document: object) -> tuple[str, float] | None:
+    """The key and value of the first ``_NotJSON`` in ``document``, in the file's order."""
+    pending: list[tuple[str, object]] = [("", document)]
+    while pending:  # depth first without recursion: the document may nest deeply
+        where, node = pending.pop()
+        if isinstance(node, _NotJSON):
+            return where or "(top level)", float(node)
+        if isinstance(node, dict):
+            children = [(key_name(where, key), item) for key, item in node.items()]
+        elif isinstance(node, list):
+            children = [(f"{where}[{index}]", item) for index, item in enumerate(node)]
+        else:
+            continue
+        pending.extend(reversed(children))
+    return None
 
 
 def load_document(text: str, path: str) -> object:
-    """Decode strict JSON (no NaN or Infinity); ``ConfigError`` with key ``(file)`` if it is not."""
+    """Decode strict JSON; ``ConfigError`` if it is not.
+
+    ``NaN`` and ``Infinity`` (which Python's json accepts) are refused naming the key that
+    holds the first of them; other faults name ``(file)``.
+    """
+    seen: list[str] = []
+
+    def flag(name: str) -> _NotJSON:
+        seen.append(name)
+        return _NotJSON(name)
+
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        document = json.loads(text, parse_constant=flag)
     except json.JSONDecodeError as exc:
         near = exc.doc[max(0, exc.pos - 20) : exc.pos + 20]
         where = f"line {exc.lineno} column {exc.colno}"
-        raise ConfigError(path, "(file)", near, f"not valid JSON: {exc.msg} at {where}") from exc
-    except (ValueError, RecursionError) as exc:  # NaN/Infinity, huge integers, deep nesting
+        shown = f", near: {near}" if near.strip() else ""
+        raise ConfigError(
+            path, "(file)", MISSING, f"not valid JSON: {exc.msg} at {where}{shown}"
+        ) from exc
+    except (ValueError, RecursionError) as exc:  # huge integers, deep nesting
         raise ConfigError(path, "(file)", MISSING, f"not valid JSON: {exc}") from exc
+    if seen:
+        found = _first_not_json(document)
+        # None when a later duplicate key replaced it; the file is still not JSON.
+        key, value = found if found is not None else ("(file)", float(seen[0]))
+        raise ConfigError(
+            path, key, value, "not valid JSON (it has no NaN or Infinity); write a finite number"
+        )
+    return document
 
 
 def parse_config(text: str, path: str) -> SyncConfig:

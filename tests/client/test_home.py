@@ -222,7 +222,7 @@ def test_update_follows_a_symlinked_config(home: Home, tmp_path: Path) -> None:
     ("text", "key"),
     [
         ('{"sync": {"enabled": true,}}', "(file)"),
-        ('{"a": NaN}', "(file)"),
+        ('{"a": NaN}', "a"),
         ("[]", "(top level)"),
         ('{"sync": "on"}', "sync"),
     ],
@@ -240,7 +240,7 @@ def test_update_refuses_a_file_it_cannot_merge(home: Home, text: str, key: str) 
 def test_update_refuses_an_invalid_result(home: Home) -> None:
     """A change that would make the settings invalid raises and writes nothing."""
     write(home.config, '{"sync": {"enabled": true}}', 0o600)
-    with pytest.raises(ConfigError, match=r"sync\.server_url = 'ftp://h'"):
+    with pytest.raises(ConfigError, match=r'sync\.server_url = "ftp://h"'):
         update_sync_config(home, server_url="ftp://h")
     with pytest.raises(TypeError, match="server_ulr"):
         update_sync_config(home, server_ulr="http://h")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pytest
@@ -161,60 +162,86 @@ def test_projects_are_read_only() -> None:
         config.projects["b"] = ProjectConfig()  # type: ignore[index]
 
 
-BAD_CONFIGS: list[tuple[str, str, object]] = [
-    ('{"sync": {"enabled": tru}}', "(file)", '"sync": {"enabled": tru}}'),
-    ("[1, 2]", "(top level)", [1, 2]),
-    ('"sync"', "(top level)", "sync"),
-    ('{"sync": [true]}', "sync", [True]),
-    ('{"sync": null}', "sync", None),
-    (sync(enabled=1), "sync.enabled", 1),
-    (sync(enabled="true"), "sync.enabled", "true"),
-    (sync(auto_pull=None), "sync.auto_pull", None),
-    (sync(realtime=0), "sync.realtime", 0),
-    (sync(server_url="ftp://example.com"), "sync.server_url", "ftp://example.com"),
-    (sync(server_url="example.com:8765"), "sync.server_url", "example.com:8765"),
-    (sync(server_url="http://"), "sync.server_url", "http://"),
-    (sync(server_url="http://h:99999"), "sync.server_url", "http://h:99999"),
-    (sync(server_url="http://a b"), "sync.server_url", "http://a b"),
-    (sync(server_url="https://u:p@h"), "sync.server_url", "https://u:p@h"),
-    (sync(server_url=8765), "sync.server_url", 8765),
-    (sync(conflict_strategy="newest"), "sync.conflict_strategy", "newest"),
-    (sync(conflict_strategy=["merge"]), "sync.conflict_strategy", ["merge"]),
-    (sync(pull_interval_seconds=-5), "sync.pull_interval_seconds", -5),
-    (sync(pull_interval_seconds=0), "sync.pull_interval_seconds", 0),
-    (sync(pull_interval_seconds=True), "sync.pull_interval_seconds", True),
-    (sync(pull_interval_seconds="300"), "sync.pull_interval_seconds", "300"),
-    (sync(pull_interval_seconds=604801), "sync.pull_interval_seconds", 604801),
-    ('{"sync": {"pull_interval_seconds": 1e999}}', "sync.pull_interval_seconds", float("inf")),
-    (sync(similarity_threshold=0), "sync.similarity_threshold", 0),
-    (sync(similarity_threshold=1.5), "sync.similarity_threshold", 1.5),
-    (sync(push_batch_size=0), "sync.push_batch_size", 0),
-    (sync(push_batch_size=1001), "sync.push_batch_size", 1001),
-    (sync(push_batch_size=10.0), "sync.push_batch_size", 10.0),
-    (sync(socket_path=""), "sync.socket_path", ""),
-    (sync(projects=["my-app"]), "sync.projects", ["my-app"]),
-    (sync(projects={"my-app": "manual"}), "sync.projects.my-app", "manual"),
+# The text of the file, the key and value the error names, and the value as the message
+# shows it: the JSON text (null, true, "text"), not Python's repr.
+BAD_CONFIGS: list[tuple[str, str, object, str]] = [
+    ("[1, 2]", "(top level)", [1, 2], "[1, 2]"),
+    ('"sync"', "(top level)", "sync", '"sync"'),
+    ("null", "(top level)", None, "null"),
+    ('{"sync": [true]}', "sync", [True], "[true]"),
+    ('{"sync": null}', "sync", None, "null"),
+    ('{"sync": "on"}', "sync", "on", '"on"'),
+    (sync(enabled=1), "sync.enabled", 1, "1"),
+    (sync(enabled="true"), "sync.enabled", "true", '"true"'),
+    (sync(auto_pull=None), "sync.auto_pull", None, "null"),
+    (sync(realtime=0), "sync.realtime", 0, "0"),
+    (
+        sync(server_url="ftp://example.com"),
+        "sync.server_url",
+        "ftp://example.com",
+        '"ftp://example.com"',
+    ),
+    (
+        sync(server_url="example.com:8765"),
+        "sync.server_url",
+        "example.com:8765",
+        '"example.com:8765"',
+    ),
+    (sync(server_url="http://"), "sync.server_url", "http://", '"http://"'),
+    (sync(server_url="http://h:99999"), "sync.server_url", "http://h:99999", '"http://h:99999"'),
+    (sync(server_url="http://a b"), "sync.server_url", "http://a b", '"http://a b"'),
+    (sync(server_url="https://u:p@h"), "sync.server_url", "https://u:p@h", '"https://u:p@h"'),
+    (sync(server_url=8765), "sync.server_url", 8765, "8765"),
+    (sync(server_url={"host": "h"}), "sync.server_url", {"host": "h"}, '{"host": "h"}'),
+    (sync(conflict_strategy="newest"), "sync.conflict_strategy", "newest", '"newest"'),
+    (sync(conflict_strategy=["merge"]), "sync.conflict_strategy", ["merge"], '["merge"]'),
+    (sync(conflict_strategy="dernière"), "sync.conflict_strategy", "dernière", '"dernière"'),
+    (sync(conflict_strategy='a "b"'), "sync.conflict_strategy", 'a "b"', '"a \\"b\\""'),
+    (sync(pull_interval_seconds=-5), "sync.pull_interval_seconds", -5, "-5"),
+    (sync(pull_interval_seconds=0), "sync.pull_interval_seconds", 0, "0"),
+    (sync(pull_interval_seconds=True), "sync.pull_interval_seconds", True, "true"),
+    (sync(pull_interval_seconds=False), "sync.pull_interval_seconds", False, "false"),
+    (sync(pull_interval_seconds=None), "sync.pull_interval_seconds", None, "null"),
+    (sync(pull_interval_seconds="300"), "sync.pull_interval_seconds", "300", '"300"'),
+    (sync(pull_interval_seconds=604801), "sync.pull_interval_seconds", 604801, "604801"),
+    (
+        '{"sync": {"pull_interval_seconds": 1e999}}',
+        "sync.pull_interval_seconds",
+        float("inf"),
+        "Infinity",
+    ),
+    (sync(similarity_threshold=0), "sync.similarity_threshold", 0, "0"),
+    (sync(similarity_threshold=1.5), "sync.similarity_threshold", 1.5, "1.5"),
+    (sync(push_batch_size=0), "sync.push_batch_size", 0, "0"),
+    (sync(push_batch_size=1001), "sync.push_batch_size", 1001, "1001"),
+    (sync(push_batch_size=10.0), "sync.push_batch_size", 10.0, "10.0"),
+    (sync(socket_path=""), "sync.socket_path", "", '""'),
+    (sync(projects=["my-app"]), "sync.projects", ["my-app"], '["my-app"]'),
+    (sync(projects={"my-app": "manual"}), "sync.projects.my-app", "manual", '"manual"'),
     (
         sync(projects={"my-app": {"conflict_strategy": "lww"}}),
         "sync.projects.my-app.conflict_strategy",
         "lww",
+        '"lww"',
     ),
-    (sync(projects={" app": {}}), 'sync.projects[" app"]', " app"),
+    (sync(projects={" app": {}}), 'sync.projects[" app"]', " app", '" app"'),
 ]
 
 
-@pytest.mark.parametrize(("text", "key", "value"), BAD_CONFIGS)
-def test_bad_config_names_file_key_and_value(text: str, key: str, value: object) -> None:
-    """Each fault raises one ConfigError whose single line names the file, the key and the value."""
+@pytest.mark.parametrize(("text", "key", "value", "shown"), BAD_CONFIGS)
+def test_bad_config_names_file_key_and_value(
+    text: str, key: str, value: object, shown: str
+) -> None:
+    """Each fault raises one ConfigError whose single line names the file, the key and the
+    value written as JSON text."""
     with pytest.raises(ConfigError) as caught:
         parse_config(text, PATH)
     error = caught.value
     assert (error.path, error.key) == (PATH, key)
     assert error.value == value
     line = str(error)
-    assert line.startswith(f"{PATH}: {key} = {value!r}: ")
+    assert line == f"{PATH}: {key} = {shown}: {error.message}"
     assert "\n" not in line
-    assert error.message in line
 
 
 def test_unknown_strategy_lists_the_valid_ones() -> None:
@@ -223,22 +250,45 @@ def test_unknown_strategy_lists_the_valid_ones() -> None:
         parse_config(sync(conflict_strategy="newest"), PATH)
 
 
-def test_json_error_gives_the_position() -> None:
-    """Malformed JSON is reported with its line and column."""
+def test_json_error_gives_the_position_and_the_text_there() -> None:
+    """Malformed JSON is reported with its line and column and the text around them."""
     with pytest.raises(ConfigError, match="line 3 column 15") as caught:
         parse_config('{\n  "sync": {\n    "enabled" true\n  }\n}', PATH)
     assert caught.value.key == "(file)"
+    assert caught.value.value is MISSING
+    assert str(caught.value) == (
+        f"{PATH}: (file): not valid JSON: Expecting ':' delimiter at line 3 column 15,"
+        ' near: c": {\\n    "enabled" true\\n  }\\n}'
+    )
 
 
 @pytest.mark.parametrize(
-    "text", ['{"sync": {"similarity_threshold": NaN}}', '{"a": Infinity}', '{"a": -Infinity}']
+    ("text", "key", "shown"),
+    [
+        ('{"sync": {"similarity_threshold": NaN}}', "sync.similarity_threshold", "NaN"),
+        ('{"sync": {"pull_interval_seconds": Infinity}}', "sync.pull_interval_seconds", "Infinity"),
+        ('{"a": -Infinity}', "a", "-Infinity"),
+        ('{"my app": [1, {"b": NaN}]}', '["my app"][1].b', "NaN"),
+        ('{"sync": {"projects": {"x.y": {"k": NaN}}}}', 'sync.projects["x.y"].k', "NaN"),
+        ("[0, NaN]", "[1]", "NaN"),
+        ("NaN", "(top level)", "NaN"),
+        ('{"a": 1, "b": NaN, "c": Infinity}', "b", "NaN"),
+        ('{"a": NaN, "a": 1}', "(file)", "NaN"),  # replaced by a duplicate key, still not JSON
+    ],
 )
-def test_non_standard_constants_are_not_json(text: str) -> None:
-    """NaN and Infinity, which Python's json accepts, are refused as not JSON."""
-    with pytest.raises(ConfigError, match="not valid JSON") as caught:
+def test_non_standard_constants_are_named_by_key(text: str, key: str, shown: str) -> None:
+    """NaN and Infinity, which Python's json reads but JSON has not, are refused naming the
+    key that holds the first of them and what to write instead."""
+    with pytest.raises(ConfigError) as caught:
         parse_config(text, PATH)
-    assert caught.value.value is MISSING
-    assert str(caught.value) == f"{PATH}: (file): {caught.value.message}"
+    error = caught.value
+    assert error.key == key
+    assert isinstance(error.value, float)
+    assert not math.isfinite(error.value)
+    assert str(error) == (
+        f"{PATH}: {key} = {shown}: not valid JSON (it has no NaN or Infinity);"
+        " write a finite number"
+    )
 
 
 def test_deep_nesting_and_huge_numbers_are_config_errors() -> None:
@@ -257,6 +307,29 @@ def test_long_values_are_shortened_and_controls_escaped() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(sync(projects={"a\nb": {"conflict_strategy": "no"}}), PATH)
     assert "\n" not in str(caught.value)
+
+
+def test_a_long_value_is_cut_json_text() -> None:
+    """A long array is shown as the start of its JSON text (null, true), cut at 60 characters."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(sync(push_batch_size=[None, True] * 50_000), PATH)
+    assert str(caught.value) == (
+        f"{PATH}: sync.push_batch_size = [null, true, null, true, null, true, null, true,"
+        " null, tr...: must be an integer, not array"
+    )
+
+
+def test_a_value_with_line_breaking_or_unprintable_characters_stays_one_line() -> None:
+    """C1 controls, Unicode line separators and lone surrogates in a value are shown as JSON
+    escapes, so the message is one printable line."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(sync(conflict_strategy="a\nb\x85c\u2028d\ud800é"), PATH)
+    line = str(caught.value)
+    assert line.startswith(
+        f'{PATH}: sync.conflict_strategy = "a\\nb\\u0085c\\u2028d\\ud800é": must be one of '
+    )
+    assert len(line.splitlines()) == 1
+    line.encode("utf-8")  # printable: no lone surrogate left
 
 
 sync_sections = st.dictionaries(

@@ -96,6 +96,23 @@ def test_install_dry_run_prints_the_unit_and_the_commands_and_writes_nothing(
     assert not (tmp_path / "memento home").exists()
 
 
+def test_install_dry_run_escapes_a_hostile_memento_home_for_each_line(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """With `$`, `%`, quotes, a backslash and non-ASCII in MEMENTO_HOME, the printed unit
+    doubles `$` in the mkdir command only, and escapes quotes, backslash and `%` everywhere."""
+    env["MEMENTO_HOME"] = f'{tmp_path}/x $HOME ${{HOME}} %h "q" \\b é'
+    result = syncd(env, "service", "install", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert (
+        f'ExecStartPre=+/bin/mkdir -p -m 0700 "{tmp_path}/x $$HOME $${{HOME}} %%h \\"q\\" \\\\b é"'
+        in lines
+    )
+    assert f'Environment="MEMENTO_HOME={tmp_path}/x $HOME ${{HOME}} %%h \\"q\\" \\\\b é"' in lines
+    assert f'ReadWritePaths="{tmp_path}/x $HOME ${{HOME}} %%h \\"q\\" \\\\b é"' in lines
+
+
 def test_uninstall_dry_run_lists_stop_removal_and_reload_and_keeps_the_file(
     env: dict[str, str],
 ) -> None:

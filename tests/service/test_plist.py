@@ -54,3 +54,34 @@ def test_a_path_a_plist_cannot_carry_is_refused(bad: str) -> None:
     """A control character (XML cannot hold it) or a relative path is refused by name."""
     with pytest.raises(PlanError, match=r"control character|not an absolute path"):
         render_plist(template(PLIST), EXE, PurePath(bad), LOGS)
+
+
+def test_dollar_percent_quote_and_backslash_paths_come_back_exact() -> None:
+    """launchd runs no shell and expands nothing, so `$`, `%`, quotes and backslashes are
+    written as they are (only XML-escaped) and every path reads back exactly."""
+    exe = PurePath('/Users/a $HOME ${HOME} %h "q" \\b é/bin/memento-syncd')
+    home = PurePath('/tmp/x $HOME ${HOME} $$ %h "q" \\b é & <y>')
+    logs = PurePath("/Users/a $HOME %h/Library/Logs")
+    raw = render_plist(template(PLIST), exe, home, logs)
+    assert b"$$HOME" not in raw
+    assert b"%%" not in raw
+    assert b"&amp; &lt;y&gt;" in raw
+    agent = plistlib.loads(raw)
+    assert agent["ProgramArguments"] == [str(exe), "run"]
+    assert agent["EnvironmentVariables"]["MEMENTO_HOME"] == str(home)
+    assert agent["StandardOutPath"] == f"{logs}/memento-syncd.log"
+
+
+def test_a_path_holding_a_placeholder_name_is_not_filled_in_twice() -> None:
+    """A path that happens to contain `@LOG_DIR@` keeps it: each placeholder is filled once."""
+    home = PurePath("/Users/ann/@LOG_DIR@ @EXECUTABLE@")
+    agent = plistlib.loads(render_plist(template(PLIST), EXE, home, LOGS))
+    assert agent["EnvironmentVariables"]["MEMENTO_HOME"] == str(home)
+
+
+@pytest.mark.parametrize("bad", ["/Users/ann/\udcff", "/Users/ann/\ufffe"])
+def test_a_path_xml_cannot_hold_is_refused(bad: str) -> None:
+    """An undecodable file-name byte (not UTF-8) or U+FFFE is refused by name, not crashed on
+    or written as a plist launchd cannot parse."""
+    with pytest.raises(PlanError, match="XML"):
+        render_plist(template(PLIST), EXE, PurePath(bad), LOGS)

@@ -267,13 +267,13 @@ def test_a_token_the_server_refuses_is_reported(
     ("text", "key", "value"),
     [
         ('{"sync": {"enabled": true,', "(file)", "not valid JSON"),
-        ('{"sync": {"pull_interval_seconds": "soon"}}', "sync.pull_interval_seconds", "'soon'"),
-        ('{"sync": {"conflict_strategy": "coinflip"}}', "sync.conflict_strategy", "'coinflip'"),
+        ('{"sync": {"pull_interval_seconds": "soon"}}', "sync.pull_interval_seconds", '"soon"'),
+        ('{"sync": {"conflict_strategy": "coinflip"}}', "sync.conflict_strategy", '"coinflip"'),
         ('{"sync": {"pull_interval_seconds": -5}}', "sync.pull_interval_seconds", "-5"),
         (
             '{"sync": {"projects": {"app": {"conflict_strategy": "vote"}}}}',
             "sync.projects.app.conflict_strategy",
-            "'vote'",
+            '"vote"',
         ),
     ],
     ids=["not-json", "wrong-type", "unknown-strategy", "negative-interval", "project-strategy"],
