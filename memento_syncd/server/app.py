@@ -9,7 +9,7 @@ import structlog
 from aiohttp import web
 
 from memento_syncd.core.limits import Limits
-from memento_syncd.server import handlers
+from memento_syncd.server import handlers, log_safety
 from memento_syncd.server.errors import HTTP_CODES, ApiError, error_response
 from memento_syncd.server.hub import Hub
 from memento_syncd.server.storage.base import ServerStore, StoreBusy
@@ -58,8 +58,10 @@ def make_app(
     """Build the server application around an unopened store (opened on startup).
 
     ``stream_recheck``: seconds between checks that a realtime stream's token still holds.
+    Also filters aiohttp's loggers for the process (``log_safety.install``).
     """
     limits = limits or Limits()
+    log_safety.install()  # aiohttp logs the bytes of requests it cannot parse
     app = web.Application(
         middlewares=[errors_and_access_log], client_max_size=limits.max_body_bytes
     )

@@ -47,6 +47,14 @@ CASES: list[tuple[str, str, bytes, int, str, str]] = [
         "",
     ),
     ("deep nesting", "push", b"[" * 100_000 + b"]" * 100_000, 413, "too_large", ""),
+    (
+        "5000-digit integer",
+        "pull",
+        b'{"project_id": "p", "limit": 1' + b"0" * 4999 + b"}",
+        400,
+        "malformed_json",
+        "",
+    ),
     ("array body", "push", b"[]", 422, "invalid", "body"),
     ("string body", "pull", b'"hello"', 422, "invalid", "body"),
     ("missing project_id", "push", b'{"observations": []}', 422, "invalid", "project_id"),
@@ -258,6 +266,18 @@ async def test_bad_input_is_rejected_cleanly(
     assert await api.store.head() == 0
     rows, _ = await api.pull_all(token, "p")
     assert rows == []
+
+
+async def test_a_huge_integer_gets_a_plain_message(api: Api) -> None:
+    """A 5000-digit number is a 400 saying the number is too large, not naming Python internals."""
+    token = await api.token()
+    raw = b'{"project_id": "p", "limit": -' + b"9" * 5000 + b"}"
+    reply = await api.call("/api/sync/pull", token, raw=raw)
+    assert (reply.status, reply.body["error"]["code"]) == (400, "malformed_json")
+    message = reply.body["error"]["message"]
+    assert "more than 4300 digits" in message
+    assert "sys." not in message
+    assert "int_max_str_digits" not in message
 
 
 def test_the_table_covers_at_least_twenty_cases() -> None:
