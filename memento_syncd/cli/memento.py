@@ -41,6 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
         action = actions.add_parser(name, help=helptext)
         action.add_argument("--project", help="only this project")
         action.set_defaults(handler=run_push if name == "push" else run_pull)
+    reset = actions.add_parser(
+        "reset",
+        help="forget what the server said about a project: the next pull starts from the"
+        " beginning and the next push sends every observation of it again (after a move"
+        " to another team or server)",
+    )
+    reset.add_argument("--project", required=True)
+    reset.set_defaults(handler=run_reset)
     status = actions.add_parser("status", help="per-project cursors and counts")
     status.add_argument("--project")
     status.add_argument("--json", action="store_true", help="print JSON")
@@ -138,6 +146,24 @@ def run_pull(args: argparse.Namespace) -> int:
 
     reports = with_engine(Home.from_env(), lambda engine: engine.pull(args.project))
     _print_reports("pulled", reports)
+    return 0
+
+
+def run_reset(args: argparse.Namespace) -> int:
+    """Forget the server's cursor and versions of a project (``store.reseed``)."""
+    from memento_syncd.core.errors import InvalidInput
+    from memento_syncd.core.wire import check_identifier
+    from memento_syncd.store.reseed import forget_server
+
+    try:
+        check_identifier(args.project, "--project")
+    except InvalidInput as exc:
+        raise CommandError(f"{exc}; give the project's name") from exc
+    queued = forget_server(_db(Home.from_env()), args.project)
+    print(
+        f"{args.project}: the next pull starts from the beginning, and the next push sends"
+        f" {queued} synced observation(s) again, with those never pushed"
+    )
     return 0
 
 

@@ -25,8 +25,6 @@ from memento_syncd.store.index import SimilarityIndex, learn_order
 from memento_syncd.store.settle import Context, settle
 
 PULL_PAGE = 200
-# A server's refusal of the stored cursor, and the outcome reported when it is forgotten.
-_RESEEDED = {"stale_cursor": "server_replaced", "invalid_cursor": "account_changed"}
 
 Progress = Callable[[str, int, int | None], None]
 # Told of each row set aside as it is (project, local id, reason): a push that fails later
@@ -239,17 +237,19 @@ class SyncEngine:
         return asyncio.ensure_future(self.transport.pull(body))
 
     async def _server_replaced(self, project: str, exc: ServerRefused, report: Report) -> bool:
-        """On the first refused cursor of a run: queue everything again (see store.reseed).
+        """On the first ``stale_cursor`` of a run: queue everything again (see store.reseed).
 
-        A ``stale_cursor`` is another server database's (replaced, or restored); an
-        ``invalid_cursor`` is another team's (the device logged in with another team's
-        token): either way what that server said means nothing to the one answering now.
+        An ``invalid_cursor`` (the cursor kept here is another team's: the device logged
+        in with another team's token) is not done so: that would copy what this device
+        holds of the old team, teammates' observations included, into the new team. It
+        is an error saying how to choose (``memento sync reset``).
         """
-        outcome = _RESEEDED.get(exc.code or "")
-        if outcome is None or any(report.outcomes[name] for name in _RESEEDED.values()):
+        if exc.code == "invalid_cursor":
+            raise ServerRefused(foreign_cursor_message(project), exc.status, exc.code, {}) from exc
+        if exc.code != "stale_cursor" or report.outcomes["server_replaced"]:
             return False
         queued = await self.db.run(reseed.forget_server, project)
-        report.outcomes[outcome] += 1
+        report.outcomes["server_replaced"] += 1
         report.outcomes["requeued"] += queued
         return True
 
@@ -462,3 +462,14 @@ def _acknowledge(
             (answer.get("cursor"), batch.project, request_cursor),
         )
     return counts
+
+
+def foreign_cursor_message(project: str) -> str:
+    """What to do when the server refuses the cursor kept for ``project`` as not its own."""
+    return (
+        f"the server does not take the cursor this device keeps for project {project!r}: it"
+        " is another team's (was this device logged in with another team's token?) or"
+        " damaged; log in with that team's token again, or run 'memento sync reset"
+        f" --project {project}' to sync the project afresh with this server and team"
+        " (every observation of it on this device is then pushed to them)"
+    )

@@ -1,12 +1,13 @@
 """When the server's database was replaced or restored: forget what it said, sync it all again.
 
 The server answers 409 ``stale_cursor`` to a cursor of another database, or one past
-its head (a restore from a backup), and 400 ``invalid_cursor`` to one of another team
-(the device logged in with another team's token). Its versions then mean nothing to this device:
+its head (a restore from a backup). Its versions then mean nothing to this device:
 every synced row of the project loses its server version and is queued to push again,
 and the pull starts from the beginning. A pushed row the server already holds the same
 is ``unchanged``; one it lacks is inserted; one it holds differently is a conflict,
 settled by the project's strategy as any other. Nothing the device has is lost.
+The same is done on the user's word by ``memento sync reset`` (after a 400
+``invalid_cursor``: the device moved to another team).
 """
 
 from __future__ import annotations
