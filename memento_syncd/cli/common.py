@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
@@ -50,7 +51,8 @@ class CommandError(Exception):
 
 def fail(message: str, code: int = 1, prog: str = "memento-syncd") -> int:
     """Print ``message`` as the one error line and return the exit status."""
-    print(f"{prog}: error: {message}", file=sys.stderr)
+    one_line = " ".join(line.strip() for line in message.splitlines())
+    print(f"{prog}: error: {one_line}", file=sys.stderr)
     return code
 
 
@@ -77,8 +79,13 @@ def run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace, 
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
+    except (sqlite3.Error, OSError) as exc:  # the disk, the file, the system: not a bug
+        if _traceback_wanted():
+            raise
+        kind = "database" if isinstance(exc, sqlite3.Error) else "system"
+        return fail(f"{kind} error: {exc}", prog=name)
     except Exception as exc:  # a bug: still one line, never a traceback (unless asked for)
-        if os.environ.get(TRACEBACK_ENV):
+        if _traceback_wanted():
             raise
         return fail(
             f"unexpected {type(exc).__name__}: {exc}; this is a bug in memento-syncd, please"
@@ -86,3 +93,7 @@ def run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace, 
             prog=name,
         )
     return result
+
+
+def _traceback_wanted() -> bool:
+    return os.environ.get(TRACEBACK_ENV, "").lower() in ("1", "true", "yes")

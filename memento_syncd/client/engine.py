@@ -25,6 +25,8 @@ from memento_syncd.store.index import SimilarityIndex, learn_order
 from memento_syncd.store.settle import Context, settle
 
 PULL_PAGE = 200
+# How rows whose project is not UTF-8 text (or a BLOB) are reported.
+UNNAMED_PROJECT = "(project not UTF-8 text)"
 
 Progress = Callable[[str, int, int | None], None]
 # Told of each row set aside as it is (project, local id, reason): a push that fails later
@@ -74,6 +76,9 @@ class SyncEngine:
 
     async def push(self, project: str | None = None) -> list[Report]:
         """Push every pending change (of ``project``, or of all projects)."""
+        if not project:  # rows whose project itself cannot be named: set aside, told
+            unnamed = await self.db.run(outbox.set_aside_unnamed)
+            self._skipped(Report(UNNAMED_PROJECT), unnamed)
         projects = [project] if project else await self.db.run(outbox.pending_projects)
         return [await self._push_project(name) for name in projects]
 

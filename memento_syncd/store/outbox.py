@@ -16,7 +16,7 @@ from typing import Any
 
 from memento_syncd.core.errors import InvalidInput
 from memento_syncd.core.observation import Observation
-from memento_syncd.core.wire import observation_to_wire
+from memento_syncd.core.wire import check_identifier, observation_to_wire, utf8_text
 from memento_syncd.store import rows
 from memento_syncd.store.db import applying, write
 
@@ -68,10 +68,42 @@ ORDER BY c.seq
 """
 
 
+_PENDING_PROJECTS = f"SELECT DISTINCT project FROM ({_PENDING}) WHERE project IS NOT NULL"  # noqa: S608
+
+
 def pending_projects(conn: sqlite3.Connection) -> list[str]:
-    """Projects with local changes waiting to be pushed."""
-    query = f"SELECT DISTINCT project FROM ({_PENDING}) WHERE project IS NOT NULL"  # noqa: S608
-    return sorted(row[0] for row in conn.execute(query))
+    """Projects with local changes waiting to be pushed (those named in UTF-8 text: see
+    ``set_aside_unnamed`` for the others)."""
+    return sorted(row[0] for row in conn.execute(_PENDING_PROJECTS) if _nameable(row[0]))
+
+
+def set_aside_unnamed(conn: sqlite3.Connection) -> list[tuple[int, str]]:
+    """Set aside the pending rows whose project is not UTF-8 text (a BLOB, or bytes that
+    are not UTF-8): no push can name their project. Returns each one's id and reason."""
+    if all(_nameable(row[0]) for row in conn.execute(_PENDING_PROJECTS)):
+        return []  # the usual case: one read, nothing written
+    skipped: list[tuple[int, str]] = []
+    with write(conn):
+        for obs_id, _, max_seq, project in conn.execute(_PENDING).fetchall():
+            if project is None or _nameable(project):
+                continue
+            reason = "project: is not UTF-8 text"
+            try:
+                check_identifier(project, "project")
+            except InvalidInput as exc:
+                reason = str(exc)
+            conn.execute(
+                "INSERT OR REPLACE INTO sync_skipped (obs_id, reason) VALUES (?, ?)",
+                (obs_id, reason),
+            )
+            _forget_changes(conn, obs_id, max_seq)
+            skipped.append((obs_id, reason))
+    return skipped
+
+
+def _nameable(project: object) -> bool:
+    """A project value that SQL can bind and a push can send (it may still be refused)."""
+    return isinstance(project, str) and utf8_text((project,))
 
 
 def pending_count(

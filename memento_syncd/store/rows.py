@@ -63,6 +63,16 @@ def encode(obs: Observation) -> str:
     return json.dumps(observation_to_wire(obs), ensure_ascii=False)
 
 
+def encode_raw(row: dict[str, Any], sync_id: str) -> str:
+    """JSON text of an application row that is not a valid observation, for the history:
+    bytes that are not UTF-8 (and a BLOB's) as ``\\udcXX`` escapes, the rest as read."""
+    shown = {
+        key: value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+        for key, value in row.items()
+    }
+    return json.dumps({**shown, "sync_id": sync_id})  # ASCII: lone surrogates escaped
+
+
 def decode(text: str | None) -> Observation | None:
     """The observation of a stored JSON text (None stays None)."""
     if text is None:

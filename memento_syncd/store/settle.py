@@ -65,6 +65,7 @@ def store_remote(
         rows.write_row(conn, obs_id, remote)
     rebase(conn, obs_id, remote, version)
     reindex(index, obs_id, remote)
+    conn.execute("DELETE FROM sync_skipped WHERE obs_id = ?", (obs_id,))  # synced now
     return obs_id
 
 
@@ -95,6 +96,8 @@ def settle(
     """Resolve the row's pending edit against ``remote``; returns remote, local or manual."""
     index, strategy, now, sync_id = ctx.index, ctx.strategy, ctx.now, remote.sync_id
     local = current(conn, obs_id, sync_id, now)
+    if local is None and (raw := rows.read_row(conn, obs_id)) is not None:
+        return _keep_unsyncable(conn, ctx, obs_id, raw, remote, version)
     if local is None or same_record(local, remote):
         store_remote(conn, index, obs_id, remote, version)
         conn.execute("DELETE FROM sync_changes WHERE obs_id = ?", (obs_id,))
@@ -113,6 +116,29 @@ def settle(
         reindex(index, obs_id, resolution.kept)
     rebase(conn, obs_id, remote, version)
     conn.execute("INSERT INTO sync_changes (obs_id) VALUES (?)", (obs_id,))
+    return "local"
+
+
+def _keep_unsyncable(  # noqa: PLR0917 - settle's arguments and the row it read
+    conn: sqlite3.Connection,
+    ctx: Context,
+    obs_id: int,
+    raw: dict[str, object],
+    remote: Observation,
+    version: int,
+) -> str:
+    """The application's row cannot be read as an observation (text that is not UTF-8, a
+    BLOB, a bad timestamp): it stays as the application wrote it, set aside, and no pulled
+    version overwrites it. The remote version becomes its base (once the application
+    fixes the row, that is pushed over it) and is kept in the history, where
+    ``conflicts restore`` takes it."""
+    conn.execute(
+        "INSERT INTO sync_history (obs_id, sync_id, strategy, kept, lost, at)"
+        " VALUES (?, ?, 'unsyncable_local', ?, ?, ?)",
+        (obs_id, remote.sync_id, rows.encode_raw(raw, remote.sync_id), rows.encode(remote),
+         ctx.now),
+    )  # fmt: skip
+    rebase(conn, obs_id, remote, version)
     return "local"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from memento_syncd.core.wire import utf8_text
 from memento_syncd.store.outbox import pending_count
 
 
@@ -13,6 +14,9 @@ def project_status(conn: sqlite3.Connection, project: str | None = None) -> list
     (those a conflict holds back included)."""
     known = {row[0] for row in conn.execute("SELECT project FROM sync_cursors")}
     known |= {row[0] for row in conn.execute("SELECT DISTINCT project FROM observations")}
+    # (A project the application wrote as a BLOB or bytes that are not UTF-8 has no name
+    # to show: its rows are listed by id among those that cannot sync, once pushed.)
+    known = {name for name in known if isinstance(name, str) and utf8_text((name,))}
     if project is not None:
         known = {project}
     result = []

@@ -38,11 +38,14 @@ class _Member:
 
 
 def pending(conn: sqlite3.Connection, obs_id: int) -> bool:
-    """Whether the row has local changes not yet acknowledged, or an open conflict."""
+    """Whether the row has local changes not yet acknowledged, an open conflict, or was
+    set aside (the application's write that cannot sync: never overwritten or folded
+    away by what is pulled, see ``settle``)."""
     row = conn.execute(
         "SELECT EXISTS (SELECT 1 FROM sync_changes WHERE obs_id = ?)"
-        " OR EXISTS (SELECT 1 FROM sync_conflicts WHERE obs_id = ? AND resolved_at IS NULL)",
-        (obs_id, obs_id),
+        " OR EXISTS (SELECT 1 FROM sync_conflicts WHERE obs_id = ? AND resolved_at IS NULL)"
+        " OR EXISTS (SELECT 1 FROM sync_skipped WHERE obs_id = ?)",
+        (obs_id, obs_id, obs_id),
     ).fetchone()
     return bool(row[0])
 

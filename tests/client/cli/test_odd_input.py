@@ -168,3 +168,76 @@ def test_a_home_created_by_memento_is_private(make_device: DeviceFactory) -> Non
     device = make_device("new")
     device.save("t", "c")
     assert device.home.stat().st_mode & 0o777 == 0o700
+
+
+def _raw_content(device: Device, obs_id: int) -> bytes:
+    """The bytes SQLite holds in a row's content."""
+    with sqlite3.connect(device.home / "memento.db") as conn:
+        row = conn.execute("SELECT CAST(content AS BLOB) FROM observations WHERE id = ?", (obs_id,))
+        found: bytes = row.fetchone()[0]
+    return found
+
+
+@pytest.mark.parametrize("push_first", [False, True], ids=["pending", "set-aside"])
+def test_a_pulled_edit_never_overwrites_a_row_that_cannot_sync(
+    make_device: DeviceFactory, server: ServerProcess, token: str, push_first: bool
+) -> None:
+    """When the application wrote bytes that are not UTF-8 into a synced row (whether a push
+    set it aside already or not) and another device's edit of it is pulled, the row keeps
+    the application's bytes; the pulled version is kept in the history, and restoring it
+    makes both devices agree."""
+    a, b = make_device("A"), make_device("B")
+    for device in (a, b):
+        device.configure(server.url, token)
+    shared = a.save("shared", "first words")
+    a.push()
+    b.pull()
+    with sqlite3.connect(a.home / "memento.db") as conn:
+        conn.execute(f"UPDATE observations SET content = {NOT_UTF8} WHERE id = ?", (shared,))  # noqa: S608
+    if push_first:
+        pushed = a.memento("sync", "push")
+        a.ok(pushed)
+        assert f"row {shared} skipped" in pushed.stderr
+    b_id = next(row["id"] for row in b.listing() if row["title"] == "shared")
+    b.edit(b_id, "edited on b", "2030-01-01T00:00:00Z")
+    b.push()
+    a.pull()
+    assert _raw_content(a, shared) == b"a\xffb"
+    settled = json.loads(a.ok(a.syncd("conflicts", "list", "--history", "--json")))
+    assert [(e["strategy"], e["lost"]["content"]) for e in settled] == [
+        ("unsyncable_local", "edited on b")
+    ]
+    a.ok(a.syncd("conflicts", "restore", str(settled[0]["id"])))
+    a.push()
+    b.pull()
+    assert a.live() == b.live()
+    assert ("p", "note", "shared", "edited on b", None, "project") in a.live()
+
+
+@pytest.mark.parametrize("project_sql", [NOT_UTF8, "?"], ids=["not-utf8", "blob"])
+def test_a_project_name_that_is_not_text_is_set_aside_and_the_rest_syncs(
+    make_device: DeviceFactory, server: ServerProcess, token: str, project_sql: str
+) -> None:
+    """A row whose project the application wrote as bytes that are not UTF-8, or as a BLOB,
+    is set aside by id when pushing everything; rows of every other project still push,
+    and ``status`` works and names the row."""
+    a, b = make_device("A"), make_device("B")
+    for device in (a, b):
+        device.configure(server.url, token)
+    a.save("before", "a good row", project="aa")
+    with sqlite3.connect(a.home / "memento.db") as conn:
+        odd = conn.execute(
+            "INSERT INTO observations (project, type, title, content, created_at, updated_at)"  # noqa: S608
+            f" VALUES ({project_sql}, 'note', 't', 'c', '2025-01-15T10:30:00Z',"
+            " '2025-01-15T10:30:00Z')",
+            (b"p\xff",) if project_sql == "?" else (),
+        ).lastrowid
+    a.save("after", "another good row", project="zz")
+    pushed = a.memento("sync", "push")
+    a.ok(pushed)
+    assert re.search(rf"row {odd} skipped: project: ", pushed.stderr), pushed.stderr
+    b.pull()
+    assert [(row[0], row[2]) for row in b.live()] == [("aa", "before"), ("zz", "after")]
+    status = a.ok(a.memento("sync", "status"))
+    assert f"row {odd} cannot be synced" in status
+    assert a.ok(a.memento("sync", "status", "--json"))
