@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from memento_syncd.client import refusals
 from memento_syncd.client.localdb import LocalDB
 from memento_syncd.client.transport import ServerRefused, Transport
 from memento_syncd.core.config import SyncConfig
@@ -60,6 +61,8 @@ class SyncEngine:
         self._progress = progress
         self._on_skipped = on_skipped
         self._index: SimilarityIndex | None = None
+        # Bytes per push batch; halved when a server refuses a batch as too large.
+        self._batch_bytes = outbox.BATCH_BYTES
 
     def _now(self) -> str:
         return format_timestamp(self._clock())
@@ -80,7 +83,7 @@ class SyncEngine:
             unnamed = await self.db.run(outbox.set_aside_unnamed)
             self._skipped(Report(UNNAMED_PROJECT), unnamed)
         projects = [project] if project else await self.db.run(outbox.pending_projects)
-        return [await self._push_project(name) for name in projects]
+        return await refusals.each_project(projects, self._push_project)
 
     async def _push_project(self, project: str) -> Report:
         report = Report(project)
@@ -117,6 +120,9 @@ class SyncEngine:
                         total = await self.db.run(outbox.pending_count, project)
                         rounds = 3 * total + 10
                         continue
+                    if refusals.too_big(batch, exc):  # a server set lower than we thought
+                        self._batch_bytes = max(1, refusals.batch_bytes(batch) // 2)
+                        continue  # the same rows, read again in smaller batches
                     set_aside = await self._set_aside(batch, exc)
                     if set_aside is None:
                         raise
@@ -176,13 +182,13 @@ class SyncEngine:
         self, project: str, in_flight: frozenset[int] = frozenset()
     ) -> outbox.Batch:
         """The next batch of ``project`` to push, leaving out the rows ``in_flight``."""
-        size = self.config.push_batch_size
-        return await self.db.run(outbox.next_batch, project, size, self._now(), in_flight)
+        size, most = self.config.push_batch_size, self._batch_bytes
+        return await self.db.run(outbox.next_batch, project, size, self._now(), in_flight, most)
 
     async def _set_aside(self, batch: outbox.Batch, exc: ServerRefused) -> tuple[int, str] | None:
         """A row the server refuses (403, 413 or 422) is skipped so the rest still syncs;
         its id and the reason, or None if the refusal names no row."""
-        culprit = _culprit(batch, exc)
+        culprit = refusals.culprit(batch, exc)
         if culprit is None:
             return None
         await self.db.run(_skip, culprit, str(exc))
@@ -199,7 +205,7 @@ class SyncEngine:
             # A row's project the server cannot take (blank, say) is reported by push as
             # a row that cannot sync; pulling it would fail for every project.
             projects = sorted(p for p in local | set(await self.transport.projects()) if _valid(p))
-        return [await self._pull_project(name) for name in projects]
+        return await refusals.each_project(projects, self._pull_project)
 
     async def _pull_project(self, project: str) -> Report:
         report = Report(project)
@@ -250,7 +256,9 @@ class SyncEngine:
         is an error saying how to choose (``memento sync reset``).
         """
         if exc.code == "invalid_cursor":
-            raise ServerRefused(foreign_cursor_message(project), exc.status, exc.code, {}) from exc
+            raise ServerRefused(
+                refusals.foreign_cursor_message(project), exc.status, exc.code, {}
+            ) from exc
         if exc.code != "stale_cursor" or report.outcomes["server_replaced"]:
             return False
         queued = await self.db.run(reseed.forget_server, project)
@@ -389,16 +397,6 @@ def _skip(conn: sqlite3.Connection, item: outbox.Outgoing, reason: str) -> None:
         )
 
 
-def _culprit(batch: outbox.Batch, exc: ServerRefused) -> outbox.Outgoing | None:
-    """The observation a 403, 413 or 422 names, if it names one."""
-    if exc.status == 403 and exc.sync_id:
-        return next((i for i in batch.items if i.observation.sync_id == exc.sync_id), None)
-    if exc.status in (413, 422) and exc.field.startswith("observations["):
-        index = int(exc.field.split("[", 1)[1].split("]", 1)[0])
-        return batch.items[index] if index < len(batch.items) else None
-    return None
-
-
 def _holder(conn: sqlite3.Connection, item: outbox.Outgoing) -> int:
     """The row that holds the pushed item's identity now: a pull that ran while the push
     flew may have re-created a row the application had deleted outright under a new id
@@ -467,14 +465,3 @@ def _acknowledge(
             (answer.get("cursor"), batch.project, request_cursor),
         )
     return counts
-
-
-def foreign_cursor_message(project: str) -> str:
-    """What to do when the server refuses the cursor kept for ``project`` as not its own."""
-    return (
-        f"the server does not take the cursor this device keeps for project {project!r}: it"
-        " is another team's (was this device logged in with another team's token?) or"
-        " damaged; log in with that team's token again, or run 'memento sync reset"
-        f" --project {project}' to sync the project afresh with this server and team"
-        " (every observation of it on this device is then pushed to them)"
-    )

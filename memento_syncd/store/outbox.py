@@ -117,15 +117,32 @@ def pending_count(
     return int(conn.execute(query + " WHERE project = ?", (project,)).fetchone()[0])
 
 
-def next_batch(
+# A batch's observations stop at about this many bytes of JSON (at least one is read):
+# a quarter of the server's default body limit (core.limits), room for a server set
+# lower; one that refuses a batch as too large (413) halves it (client.engine).
+BATCH_BYTES = 4 * 1024 * 1024
+
+
+def wire_bytes(obs: Observation) -> int:
+    """At least the bytes ``obs`` takes in a request body: JSON writes a character that is
+    not ASCII as a 6-byte escape per UTF-16 unit; 400 bytes for the names and the rest."""
+    size = 400
+    for text in (obs.project, obs.type, obs.title, obs.content, obs.topic_key or ""):
+        size += len(text) if text.isascii() else 3 * len(text.encode("utf-16-le"))
+    return size
+
+
+def next_batch(  # noqa: PLR0917 - what to read, and the bounds of one batch
     conn: sqlite3.Connection,
     project: str,
     limit: int,
     now: str,
     in_flight: AbstractSet[int] = frozenset(),
+    max_bytes: int = BATCH_BYTES,
 ) -> Batch:
-    """Read up to ``limit`` pending observations of ``project`` in one short transaction,
-    leaving out the rows ``in_flight`` (sent, not acknowledged yet).
+    """Read up to ``limit`` pending observations of ``project`` (and about ``max_bytes``
+    of them, at least one) in one short transaction, leaving out the rows ``in_flight``
+    (sent, not acknowledged yet).
 
     Rows without a ``sync_id`` get one. A row the server would refuse (say, an
     unparseable timestamp) is set aside in ``sync_skipped`` until the application
@@ -133,6 +150,7 @@ def next_batch(
     """
     items: list[Outgoing] = []
     skipped: list[tuple[int, str]] = []
+    size = 0
     with write(conn):
         for obs_id, max_seq in _oldest_pending(conn, project, limit, in_flight):
             try:
@@ -148,8 +166,12 @@ def next_batch(
                 continue
             if outgoing is None:
                 _forget_changes(conn, obs_id, max_seq)
-            else:
-                items.append(outgoing)
+                continue
+            more = wire_bytes(outgoing.observation)
+            if items and size + more > max_bytes:
+                break  # it and the rest stay pending, for the next batch (its sync_id kept)
+            items.append(outgoing)
+            size += more
     return Batch(project, tuple(items), tuple(skipped))
 
 

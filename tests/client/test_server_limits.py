@@ -1,4 +1,5 @@
-"""A server with tighter size limits than the client's: its 413 names the row to set aside."""
+"""A server with tighter size limits than the client's: a 413 that names a row sets that
+row aside; a 413 for the whole request makes the client send smaller batches."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from memento_syncd.core.limits import Limits
 
 @pytest.fixture
 def limits() -> Limits:
-    """Observations over 4 KiB are too large for this server."""
-    return Limits(max_observation_bytes=4096)
+    """Observations over 4 KiB and requests over 32 KiB are too large for this server."""
+    return Limits(max_observation_bytes=4096, max_body_bytes=32 * 1024)
 
 
 async def test_a_row_the_server_finds_too_large_is_skipped_and_the_rest_syncs(
@@ -30,3 +31,17 @@ async def test_a_row_the_server_finds_too_large_is_skipped_and_the_rest_syncs(
     assert "answered 413: observations[1].content" in skipped_rows(a.app)[0]["reason"]
     await b.pull()
     assert sorted(r[2] for r in b.live()) == ["after", "before"]
+
+
+async def test_a_batch_the_server_finds_too_large_is_sent_again_in_smaller_ones(
+    make_device: Any,
+) -> None:
+    """Thirty rows of 3 KB make a 90 KB batch: the server refuses the request (413 naming
+    no row), and the same push sends them all in smaller batches; nothing is set aside."""
+    a, b = await make_device("A"), await make_device("B")
+    for n in range(30):
+        a.save(title=f"row {n}", content=f"{n} " + "y" * 3000)
+    reports = await a.push()
+    assert (reports[0].sent, reports[0].skipped, a.pending()) == (30, [], 0)
+    await b.pull()
+    assert len(b.live()) == 30
