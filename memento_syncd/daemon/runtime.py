@@ -32,7 +32,7 @@ from memento_syncd.daemon.lock import HomeLock
 from memento_syncd.daemon.notify import SystemdNotifier
 from memento_syncd.daemon.realtime import RealtimeLink, sleep_or
 from memento_syncd.daemon.watcher import HomeWatcher
-from memento_syncd.store.db import LocalStoreError
+from memento_syncd.store.db import LocalStoreBusy, LocalStoreError
 
 log = structlog.get_logger("memento_syncd.daemon")
 
@@ -101,7 +101,7 @@ class Daemon:
     async def _start(self) -> None:
         loop = asyncio.get_running_loop()
         self._load_config(first=True)
-        await self.db.open()
+        await self._open_db()
         self._data_version = await self.db.run(_data_version)
         self.control = ControlServer(self.home.socket_path(self.config), self._dispatch)
         await self.control.start()
@@ -121,6 +121,22 @@ class Daemon:
         self.notifier.send("READY=1", f"STATUS={self._summary()}")
         log.info("daemon started", pid=os.getpid(), home=str(self.home.root),
                  server_url=self.config.server_url, version=__version__)  # fmt: skip
+
+    async def _open_db(self) -> None:
+        """Open the database, waiting while another program holds its write lock (the
+        application, in a long transaction) rather than exiting: a running daemon rides
+        such a lock out, so a starting one does too. Other errors end the start."""
+        delay = 1.0
+        while True:
+            try:
+                await self.db.open()
+            except LocalStoreBusy as exc:
+                log.warning("database locked by another program; waiting", error=str(exc),
+                            retry_in_seconds=delay)  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, 30.0)
+            else:
+                return
 
     async def _shutdown(self) -> None:
         self.notifier.send("STOPPING=1")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import socket
 import stat
+import time
 
 from tests.daemon.conftest import (
     RECOVERY_WAIT,
@@ -153,6 +154,28 @@ def test_a_regular_file_at_the_socket_path_does_not_block_a_new_daemon(
     assert stat.S_ISSOCK(mode)
     assert stat.S_IMODE(mode) == 0o600
     a.save("after the stale file")
+    a.wait_status(lambda s: s["pending"] == 0, "the write to be pushed")
+
+
+def test_a_daemon_started_while_the_application_holds_the_lock_waits_for_it(
+    server: Server, devices: Devices
+) -> None:
+    """The application holds the database's write lock for longer than the busy retries
+    last (about 7 s) as the daemon starts: the daemon waits instead of exiting, starts
+    once the lock is let go, and pushes what was written."""
+    a = devices.make("alice")
+    a.configure(server.url, server.create_token("alice"))
+    a.save("written before the lock")
+    a.app.execute("BEGIN IMMEDIATE")
+    try:
+        a.start(wait=False)
+        wait_for(lambda: "database locked by another program" in a.log(), "the wait logged")
+        time.sleep(8)  # past the ~7 s after which the start used to give up
+        assert a.proc is not None
+        assert a.proc.poll() is None, a.log()
+    finally:
+        a.app.execute("COMMIT")
+    a.wait_ready()
     a.wait_status(lambda s: s["pending"] == 0, "the write to be pushed")
 
 
