@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
-from memento_syncd.store.db import connect
+from memento_syncd.store.db import connect, connect_reader
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -18,15 +18,18 @@ T = TypeVar("T")
 class LocalDB:
     """One connection used only from one worker thread; ``run`` calls a store function there."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, reader: bool = False) -> None:
+        """``reader``: a read-only connection (``store.db.connect_reader``), for answers that
+        must not wait behind the writer's long work."""
         self.path = path
+        self._connect = connect_reader if reader else connect
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memento-db")
         self._conn: sqlite3.Connection | None = None
 
     async def open(self) -> None:
         """Open (and create or migrate) the database in the worker thread."""
         loop = asyncio.get_running_loop()
-        self._conn = await loop.run_in_executor(self._executor, connect, self.path)
+        self._conn = await loop.run_in_executor(self._executor, self._connect, self.path)
 
     async def run(
         self,

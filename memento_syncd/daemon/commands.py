@@ -34,7 +34,7 @@ async def dispatch(daemon: Daemon, request: dict[str, Any]) -> Any:
         daemon.reload(force=True)
         return {"config_error": daemon.config_error}
     if op == "conflicts":
-        return await daemon.db.run(manual.list_conflicts)
+        return await daemon.reader.run(manual.list_conflicts)
     if op == "resolve":
         return await _resolve(daemon, request)
     return await _sync(daemon, op, project)
@@ -98,7 +98,7 @@ def _state(conn: sqlite3.Connection) -> dict[str, Any]:
 
 async def status(daemon: Daemon) -> dict[str, Any]:
     """Everything ``memento-syncd status`` shows."""
-    state = await daemon.db.run(_state)
+    state = await daemon.reader.run(_state)
     errors = [h.last_error for h in daemon.health.values() if h.last_error]
     realtime = daemon.realtime_link
     job = daemon.scheduler.get_job("pull") if daemon.scheduler.running else None

@@ -34,6 +34,7 @@ class ControlServer:
         self.path = path
         self._dispatch = dispatch
         self._server: asyncio.AbstractServer | None = None
+        self._serving: set[asyncio.Task[Any]] = set()  # connections being answered
 
     async def start(self) -> None:
         """Listen; a socket file left by a crashed daemon (we hold the lock) is replaced."""
@@ -55,10 +56,19 @@ class ControlServer:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        # A request still being answered (a manual push or pull) is cancelled here, before
+        # the daemon closes the transport and the database under it.
+        for task in list(self._serving):
+            task.cancel()
+        await asyncio.gather(*self._serving, return_exceptions=True)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._serving.add(task)
+            task.add_done_callback(self._serving.discard)
         try:
             while True:
                 try:

@@ -61,6 +61,9 @@ class Daemon:
         self.health: dict[str, Health] = {"push": Health(), "pull": Health(), "realtime": Health()}
         self.backoff = Backoff(base=1.0, cap=180.0)
         self.db = LocalDB(home.db)
+        # Status and listings read here: they answer while self.db works through a long
+        # pull or waits for the application's lock.
+        self.reader = LocalDB(home.db, reader=True)
         self.engine: SyncEngine | None = None
         self._transport: Transport | None = None
         self._realtime: RealtimeLink | None = None
@@ -102,6 +105,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         self._load_config(first=True)
         await self._open_db()
+        await self.reader.open()
         self._data_version = await self.db.run(_data_version)
         self.control = ControlServer(self.home.socket_path(self.config), self._dispatch)
         await self.control.start()
@@ -152,6 +156,7 @@ class Daemon:
             await self.control.close()
         if self._transport is not None:
             await self._transport.__aexit__(None, None, None)
+        await self.reader.close()
         await self.db.close()
         log.info("daemon stopped")
 

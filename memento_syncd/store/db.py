@@ -62,6 +62,20 @@ def connect(path: Path, busy_timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connect
     return conn
 
 
+def connect_reader(path: Path, busy_timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
+    """A read-only connection to a database ``connect`` has set up (status, listings): in
+    WAL mode it never waits for a writer, nor makes one wait."""
+    try:
+        conn = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=busy_timeout,
+            isolation_level=None, check_same_thread=False,
+        )  # fmt: skip
+    except (OSError, sqlite3.Error) as exc:
+        raise LocalStoreError(f"cannot open database {path}: {exc}") from exc
+    conn.text_factory = _decode_text
+    return conn
+
+
 def _decode_text(raw: bytes) -> str:
     """A TEXT value as SQLite holds it: UTF-8, anything else kept as lone surrogates."""
     return raw.decode("utf-8", "surrogateescape")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
+from memento_syncd.daemon.control_client import request
 from tests.daemon.conftest import (
     EXE,
     PROJECT,
@@ -70,6 +72,60 @@ def test_a_home_that_is_a_file_has_no_daemon(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 3, done.stderr
     assert "no memento-syncd daemon is running" in _one_line(done.stderr)
+
+
+def test_status_answers_while_the_daemon_waits_for_the_application_lock(
+    server: Server, devices: Devices
+) -> None:
+    """While the application holds the write lock and the daemon's pull waits for it
+    (about 7 s of busy retries), status answers within 3 s: it reads on a connection of
+    its own instead of queueing behind the pull."""
+    a = devices.running("alice", server)
+    token = (a.home / "sync-token").read_text().strip()
+    pushed = {"project_id": PROJECT, "cursor": None, "observations": [{
+        "sync_id": "from-elsewhere", "type": "note", "title": "from elsewhere",
+        "content": "written by another device", "updated_at": "2025-01-15T10:30:00Z"}]}  # fmt: skip
+    assert server.call("/api/sync/push", token, pushed)[0] == 200
+    a.app.execute("BEGIN IMMEDIATE")
+    try:
+        pulling = subprocess.Popen(  # the daemon's pull, which will wait for the lock
+            [EXE, "pull"], env=a.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        time.sleep(1.5)  # the daemon fetches the page and starts waiting for the lock
+        assert pulling.poll() is None  # the pull is still waiting: the daemon is busy
+        state = request(a.socket, {"op": "status"}, timeout=3)
+        assert state["running"] is True
+        assert pulling.poll() is None  # and it answered while that pull still waited
+    finally:
+        a.app.execute("COMMIT")
+    pulling.wait(timeout=WAIT)
+    wait_for(lambda: a.find("from elsewhere"), "the pulled row once the lock is let go")
+
+
+def test_a_daemon_stopped_during_a_manual_pull_exits_cleanly(
+    server: Server, devices: Devices
+) -> None:
+    """SIGTERM while a pull asked for through the control socket waits for the
+    application's lock: the daemon exits 0 and logs no error (the request is cancelled
+    before the transport and the database close under it)."""
+    a = devices.running("alice", server)
+    token = (a.home / "sync-token").read_text().strip()
+    pushed = {"project_id": PROJECT, "cursor": None, "observations": [{
+        "sync_id": "from-elsewhere", "type": "note", "title": "from elsewhere",
+        "content": "written by another device", "updated_at": "2025-01-15T10:30:00Z"}]}  # fmt: skip
+    assert server.call("/api/sync/push", token, pushed)[0] == 200
+    a.app.execute("BEGIN IMMEDIATE")
+    try:
+        pulling = subprocess.Popen(
+            [EXE, "pull"], env=a.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        time.sleep(1.5)  # the daemon fetches the page and starts waiting for the lock
+        assert pulling.poll() is None
+        assert a.stop() == 0
+    finally:
+        a.app.execute("COMMIT")
+    pulling.wait(timeout=WAIT)
+    assert '"level": "error"' not in a.log(), a.log()
 
 
 def test_commands_without_a_daemon_exit_3_with_one_line(devices: Devices) -> None:
