@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from memento_syncd.daemon.control_client import request
@@ -13,6 +15,7 @@ from tests.daemon.conftest import (
     EXE,
     PROJECT,
     WAIT,
+    Device,
     Devices,
     Server,
     parse_stamp,
@@ -74,41 +77,11 @@ def test_a_home_that_is_a_file_has_no_daemon(tmp_path: Path) -> None:
     assert "no memento-syncd daemon is running" in _one_line(done.stderr)
 
 
-def test_status_answers_while_the_daemon_waits_for_the_application_lock(
-    server: Server, devices: Devices
-) -> None:
-    """While the application holds the write lock and the daemon's pull waits for it
-    (about 7 s of busy retries), status answers within 3 s: it reads on a connection of
-    its own instead of queueing behind the pull."""
-    a = devices.running("alice", server)
-    token = (a.home / "sync-token").read_text().strip()
-    pushed = {"project_id": PROJECT, "cursor": None, "observations": [{
-        "sync_id": "from-elsewhere", "type": "note", "title": "from elsewhere",
-        "content": "written by another device", "updated_at": "2025-01-15T10:30:00Z"}]}  # fmt: skip
-    assert server.call("/api/sync/push", token, pushed)[0] == 200
-    a.app.execute("BEGIN IMMEDIATE")
-    try:
-        pulling = subprocess.Popen(  # the daemon's pull, which will wait for the lock
-            [EXE, "pull"], env=a.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        time.sleep(1.5)  # the daemon fetches the page and starts waiting for the lock
-        assert pulling.poll() is None  # the pull is still waiting: the daemon is busy
-        state = request(a.socket, {"op": "status"}, timeout=3)
-        assert state["running"] is True
-        assert pulling.poll() is None  # and it answered while that pull still waited
-    finally:
-        a.app.execute("COMMIT")
-    pulling.wait(timeout=WAIT)
-    wait_for(lambda: a.find("from elsewhere"), "the pulled row once the lock is let go")
-
-
-def test_a_daemon_stopped_during_a_manual_pull_exits_cleanly(
-    server: Server, devices: Devices
-) -> None:
-    """SIGTERM while a pull asked for through the control socket waits for the
-    application's lock: the daemon exits 0 and logs no error (the request is cancelled
-    before the transport and the database close under it)."""
-    a = devices.running("alice", server)
+@contextmanager
+def _pull_waiting_for_the_lock(server: Server, a: Device) -> Iterator[subprocess.Popen[bytes]]:
+    """Another device's observation on the server, the application holding the write lock,
+    and ``memento-syncd pull`` asked of A's daemon, whose pull then waits for the lock
+    (about 7 s of busy retries); the lock is let go on leaving."""
     token = (a.home / "sync-token").read_text().strip()
     pushed = {"project_id": PROJECT, "cursor": None, "observations": [{
         "sync_id": "from-elsewhere", "type": "note", "title": "from elsewhere",
@@ -120,11 +93,36 @@ def test_a_daemon_stopped_during_a_manual_pull_exits_cleanly(
             [EXE, "pull"], env=a.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         time.sleep(1.5)  # the daemon fetches the page and starts waiting for the lock
-        assert pulling.poll() is None
-        assert a.stop() == 0
+        assert pulling.poll() is None  # the pull is still waiting: the daemon is busy
+        yield pulling
     finally:
         a.app.execute("COMMIT")
     pulling.wait(timeout=WAIT)
+
+
+def test_status_answers_while_the_daemon_waits_for_the_application_lock(
+    server: Server, devices: Devices
+) -> None:
+    """While the application holds the write lock and the daemon's pull waits for it,
+    status answers within 3 s: it reads on a connection of its own instead of queueing
+    behind the pull."""
+    a = devices.running("alice", server)
+    with _pull_waiting_for_the_lock(server, a) as pulling:
+        state = request(a.socket, {"op": "status"}, timeout=3)
+        assert state["running"] is True
+        assert pulling.poll() is None  # it answered while that pull still waited
+    wait_for(lambda: a.find("from elsewhere"), "the pulled row once the lock is let go")
+
+
+def test_a_daemon_stopped_during_a_manual_pull_exits_cleanly(
+    server: Server, devices: Devices
+) -> None:
+    """SIGTERM while a pull asked for through the control socket waits for the
+    application's lock: the daemon exits 0 and logs no error (the request is cancelled
+    before the transport and the database close under it)."""
+    a = devices.running("alice", server)
+    with _pull_waiting_for_the_lock(server, a):
+        assert a.stop() == 0
     assert '"level": "error"' not in a.log(), a.log()
 
 
