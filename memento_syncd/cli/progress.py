@@ -17,14 +17,22 @@ class ProgressLine:
         self._enabled = self._stream.isatty()
         self._last = 0.0
         self._shown = False
+        self._latest: tuple[str, int, int | None] | None = None  # told, maybe not drawn
 
     def __call__(self, label: str, done: int, total: int | None) -> None:
         """Show ``done`` of ``total`` (or a running count) once the transfer is big enough."""
         big = (total or done) > THRESHOLD
         now = time.monotonic()
-        if not (self._enabled and big) or (now - self._last < 0.1 and done != total):
+        if not (self._enabled and big):
+            return
+        self._latest = (label, done, total)
+        if now - self._last < 0.1 and done != total:
             return
         self._last = now
+        self._draw(label, done, total)
+
+    def _draw(self, label: str, done: int, total: int | None) -> None:
+        self._latest = None
         if total:
             width = 30
             filled = int(width * min(done, total) / total)
@@ -37,7 +45,10 @@ class ProgressLine:
         self._shown = True
 
     def finish(self) -> None:
-        """End the progress line so the next output starts on a fresh line."""
+        """Draw the last count told (the throttle may have skipped it), then end the line so
+        the next output starts on a fresh one."""
+        if self._latest is not None:
+            self._draw(*self._latest)
         if self._shown:
             self._stream.write("\n")
             self._stream.flush()

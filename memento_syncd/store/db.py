@@ -108,7 +108,7 @@ def write(conn: sqlite3.Connection, path: Path | None = None) -> Iterator[sqlite
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
             if attempt == BUSY_RETRIES:
-                where = f"database {path}" if path else "the database"
+                where = f"database {path or _file_of(conn)}"
                 raise LocalStoreBusy(
                     f"{where} stayed locked by another program; try again when it is idle"
                 ) from exc
@@ -121,6 +121,14 @@ def write(conn: sqlite3.Connection, path: Path | None = None) -> Iterator[sqlite
             conn.execute("ROLLBACK")
         raise
     checkpoint(conn)
+
+
+def _file_of(conn: sqlite3.Connection) -> str:
+    """The file of the connection's main database ("" in memory)."""
+    for _, name, file in conn.execute("PRAGMA database_list"):
+        if name == "main":
+            return str(file)
+    return ""
 
 
 def checkpoint(conn: sqlite3.Connection) -> None:

@@ -67,6 +67,9 @@ def test_a_database_locked_too_long_gives_a_clear_error(tmp_path: Path) -> None:
     mine = sqlite3.connect(path, timeout=0.05, isolation_level=None)
     with pytest.raises(LocalStoreBusy, match=re.escape(str(path))), write(mine, path):
         pass
+    # Without the path given, the message still names the file (it asks the connection).
+    with pytest.raises(LocalStoreBusy, match=re.escape(str(path))), write(mine):
+        pass
     holder.execute("ROLLBACK")
     with write(mine, path):
         pass
@@ -99,6 +102,17 @@ def test_progress_shows_on_a_terminal_only_for_big_transfers() -> None:
     quiet = ProgressLine(pipe)
     quiet("pull p", 5000, None)
     assert pipe.getvalue() == ""
+
+
+def test_progress_ends_on_the_last_count_told() -> None:
+    """Counts told faster than the line is redrawn are skipped, but the line ends on the
+    last one told, not on the last one drawn."""
+    tty = _Terminal()
+    progress = ProgressLine(tty)
+    for done in range(1001, 9500):  # within 0.1 s: only the first is drawn
+        progress("push p", done, 10_001)
+    progress.finish()
+    assert tty.getvalue().rstrip("\n").endswith("9499/10001")
 
 
 def test_an_index_of_schema_3_is_rebuilt_from_the_rows(tmp_path: Path) -> None:
