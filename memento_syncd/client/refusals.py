@@ -17,13 +17,15 @@ async def each_project(projects: list[str], sync: Callable[[str], Awaitable[R]])
     """``sync`` each project in turn. The server refusing one project's request (a 4xx:
     its cursor, a row it will not take) does not keep the others from syncing: the first
     refusal is raised once every project had its turn. Anything else (the server
-    unreachable, the token refused) stops at once: it would fail them all."""
+    unreachable or failing, the token refused) stops at once: it would fail them all."""
     reports: list[R] = []
     refused: ServerRefused | None = None
     for name in projects:
         try:
             reports.append(await sync(name))
         except ServerRefused as exc:
+            if exc.status >= 500:  # the server's own trouble: it would fail them all
+                raise
             refused = refused or exc
     if refused is not None:
         raise refused
@@ -41,7 +43,10 @@ def batch_bytes(batch: outbox.Batch) -> int:
 
 
 def culprit(batch: outbox.Batch, exc: ServerRefused) -> outbox.Outgoing | None:
-    """The observation a 403, 413 or 422 names, if it names one."""
+    """The observation a 403, 413 or 422 names, if it names one; a request of one
+    observation that is too large (a server or proxy set lower) names that one."""
+    if exc.status == 413 and not exc.field.startswith("observations[") and len(batch.items) == 1:
+        return batch.items[0]
     if exc.status == 403 and exc.sync_id:
         return next((i for i in batch.items if i.observation.sync_id == exc.sync_id), None)
     if exc.status in (413, 422) and exc.field.startswith("observations["):

@@ -52,15 +52,17 @@ class ControlServer:
 
     async def close(self) -> None:
         """Stop listening and remove the socket file."""
+        # A request still being answered (a manual push or pull) is cancelled here, before
+        # the daemon closes the transport and the database under it, and before waiting
+        # for the server to close (from Python 3.12 that waits for every connection).
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-        # A request still being answered (a manual push or pull) is cancelled here, before
-        # the daemon closes the transport and the database under it.
         for task in list(self._serving):
             task.cancel()
         await asyncio.gather(*self._serving, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
@@ -82,6 +84,8 @@ class ControlServer:
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:  # by close(): the connection just ends (asyncio's
+            pass  # stream callback would log a cancelled task as an error with a traceback)
         finally:
             writer.close()
             with contextlib.suppress(ConnectionError):

@@ -104,15 +104,18 @@ class Daemon:
     async def _start(self) -> None:
         loop = asyncio.get_running_loop()
         self._load_config(first=True)
-        await self._open_db()
+        # Before the database is open a stop ends the start, and a reload waits for it.
+        for signum, handler in ((signal.SIGTERM, self.stop), (signal.SIGINT, self.stop),
+                                (signal.SIGHUP, _reload_later)):  # fmt: skip
+            loop.add_signal_handler(signum, handler)
+        if not await self._open_db():
+            return
         await self.reader.open()
         self._data_version = await self.db.run(_data_version)
         self.control = ControlServer(self.home.socket_path(self.config), self._dispatch)
         await self.control.start()
         self.lock.record(str(self.control.path))
-        for signum, handler in ((signal.SIGTERM, self.stop), (signal.SIGINT, self.stop),
-                                (signal.SIGHUP, lambda: self.reload(force=True))):  # fmt: skip
-            loop.add_signal_handler(signum, handler)
+        loop.add_signal_handler(signal.SIGHUP, lambda: self.reload(force=True))
         self.watcher = HomeWatcher(
             self.home.root, self.home.db, self.home.config, self._on_file, self.home.token_file
         )
@@ -126,21 +129,26 @@ class Daemon:
         log.info("daemon started", pid=os.getpid(), home=str(self.home.root),
                  server_url=self.config.server_url, version=__version__)  # fmt: skip
 
-    async def _open_db(self) -> None:
+    async def _open_db(self) -> bool:
         """Open the database, waiting while another program holds its write lock (the
         application, in a long transaction) rather than exiting: a running daemon rides
-        such a lock out, so a starting one does too. Other errors end the start."""
+        such a lock out, so a starting one does too. False if stopped meanwhile; other
+        errors end the start. A service manager is told, and its start timeout extended."""
         delay = 1.0
-        while True:
+        while not self._stop.is_set():
             try:
                 await self.db.open()
             except LocalStoreBusy as exc:
                 log.warning("database locked by another program; waiting", error=str(exc),
                             retry_in_seconds=delay)  # fmt: skip
-                await asyncio.sleep(delay)
+                self.notifier.send("STATUS=waiting for the database lock",
+                                   f"EXTEND_TIMEOUT_USEC={int((delay + 30) * 1e6)}")  # fmt: skip
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
                 delay = min(2 * delay, 30.0)
             else:
-                return
+                return True
+        return False
 
     async def _shutdown(self) -> None:
         self.notifier.send("STOPPING=1")
@@ -468,3 +476,7 @@ def _log_skipped(project: str, obs_id: int, reason: str) -> None:
     when the push that set it aside fails later."""
     log.warning("row cannot be synced; skipped until it is changed",
                 project=project, row=obs_id, reason=reason)  # fmt: skip
+
+
+def _reload_later() -> None:
+    log.info("reload asked before the database could be opened; the settings are read then")

@@ -12,6 +12,7 @@ import sqlite3
 import uuid
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from memento_syncd.core.errors import InvalidInput
@@ -124,12 +125,11 @@ BATCH_BYTES = 4 * 1024 * 1024
 
 
 def wire_bytes(obs: Observation) -> int:
-    """At least the bytes ``obs`` takes in a request body: JSON writes a character that is
-    not ASCII as a 6-byte escape per UTF-16 unit; 400 bytes for the names and the rest."""
-    size = 400
-    for text in (obs.project, obs.type, obs.title, obs.content, obs.topic_key or ""):
-        size += len(text) if text.isascii() else 3 * len(text.encode("utf-16-le"))
-    return size
+    """At least the bytes ``obs`` takes in a request body: its texts as JSON writes them
+    (``ensure_ascii``, as the transport sends: escapes included, in C), and 400 bytes for
+    the field names, the timestamps, the identifiers and the separators."""
+    texts = (obs.project, obs.type, obs.title, obs.content, obs.topic_key or "")
+    return 400 + sum(len(encode_basestring_ascii(text)) for text in texts)
 
 
 def next_batch(  # noqa: PLR0917 - what to read, and the bounds of one batch

@@ -23,14 +23,16 @@ async def test_big_observations_are_pushed_in_batches_under_the_body_limit(
 
 
 def test_wire_bytes_bounds_what_json_writes() -> None:
-    """The size estimate is never below the JSON the transport sends: ASCII counts one
-    byte a character, anything else the six of its escape per UTF-16 unit."""
+    """The size estimate is never below the JSON the transport sends, whatever the text
+    holds: non-ASCII, quotes and backslashes, newlines, control characters."""
     import json
 
     from memento_syncd.core.wire import observation_to_wire
     from memento_syncd.store.rows import from_wire
 
-    for content in ("plain ascii " * 50, "é" * 300, "emoji \U0001f600" * 40, "mixed é " * 80):
+    texts = ("plain ascii " * 50, "é" * 300, "emoji \U0001f600" * 40, "mixed é " * 80,
+             'quotes " and \\ back\nslashes\t' * 40, "\x1b\x7f\x00 control" * 60)  # fmt: skip
+    for content in texts:
         wire = {
             "sync_id": "s", "project": "p", "type": "note", "title": "t", "content": content,
             "topic_key": "k/é", "scope": "project", "created_at": "2025-01-15T10:30:00Z",

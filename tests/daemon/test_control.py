@@ -124,6 +124,7 @@ def test_a_daemon_stopped_during_a_manual_pull_exits_cleanly(
     with _pull_waiting_for_the_lock(server, a):
         assert a.stop() == 0
     assert '"level": "error"' not in a.log(), a.log()
+    assert "Traceback" not in a.log(), a.log()
 
 
 def test_commands_without_a_daemon_exit_3_with_one_line(devices: Devices) -> None:

@@ -179,6 +179,24 @@ def test_a_daemon_started_while_the_application_holds_the_lock_waits_for_it(
     a.wait_status(lambda s: s["pending"] == 0, "the write to be pushed")
 
 
+def test_a_daemon_stopped_while_it_waits_for_the_lock_exits_cleanly(
+    server: Server, devices: Devices
+) -> None:
+    """SIGTERM while a starting daemon waits for the application's lock ends it at once
+    with exit status 0 and no error logged."""
+    a = devices.make("alice")
+    a.configure(server.url, server.create_token("alice"))
+    a.app.execute("BEGIN IMMEDIATE")
+    try:
+        a.start(wait=False)
+        wait_for(lambda: "database locked by another program" in a.log(), "the wait logged")
+        assert a.stop() == 0
+    finally:
+        a.app.execute("COMMIT")
+    assert "Traceback" not in a.log(), a.log()
+    assert '"level": "error"' not in a.log(), a.log()
+
+
 def test_a_dead_socket_after_kill_9_does_not_block_a_new_daemon(
     server: Server, devices: Devices
 ) -> None:
