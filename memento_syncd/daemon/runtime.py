@@ -368,16 +368,17 @@ class Daemon:
         return await self._attempt("pull", project, manual)
 
     async def _attempt(self, what: str, project: str | None, manual: bool) -> list[Report]:
-        """One push or pull under its lock; failures reschedule it (and, if manual, raise)."""
-        engine = self.engine
-        if engine is None:
-            raise RuntimeError(self.config_error or _idle_reason(self.config))
-        lock, run = (
-            (self._push_lock, engine.push) if what == "push" else (self._pull_lock, engine.pull)
-        )
-        async with lock:
+        """One push or pull under its lock; failures reschedule it (and, if manual, raise).
+
+        The engine is taken once the lock is held: a reload (``_apply_config``) replaces
+        it, closing the old one's transport, under the same lock.
+        """
+        async with self._push_lock if what == "push" else self._pull_lock:
+            engine = self.engine
+            if engine is None:
+                raise RuntimeError(self.config_error or _idle_reason(self.config))
             try:
-                reports = await run(project)
+                reports = await (engine.push if what == "push" else engine.pull)(project)
             except Exception as exc:
                 # Any failure, even one not foreseen (a database error SQLite raises, say),
                 # is shown and retried with backoff: the loop that asked must live on.
