@@ -78,8 +78,13 @@ class Transport:
         url = self.base_url + path
         try:
             async with self._session.request(method, url, json=body) as resp:
-                payload = await resp.json(content_type=None)
                 status = resp.status
+                try:
+                    payload = await resp.json(content_type=None)
+                except ValueError:
+                    if status < 400:
+                        raise
+                    payload = None  # an error page (a proxy's HTML): the status says it
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise Unreachable(
                 f"cannot reach sync server at {self.base_url}: {_why(exc)}; check that it is"

@@ -3,9 +3,14 @@ the server's limits never make a request over its body limit (16 MiB by default)
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
+from aiohttp import web
+
 from memento_syncd.store import outbox
+from tests.conftest import Api
 
 
 async def test_big_observations_are_pushed_in_batches_under_the_body_limit(
@@ -67,3 +72,47 @@ async def test_a_project_the_server_refuses_does_not_hold_back_the_others(
     with pytest.raises(ServerRefused, match="memento sync reset --project aa"):
         await a.pull()
     assert "from b" in [row[2] for row in a.live()]
+
+
+@pytest.fixture
+async def strict_proxy(api: Api) -> AsyncIterator[str]:
+    """A reverse proxy on 127.0.0.1 in front of the real server that, as nginx does,
+    answers a request body over 32 KiB with its own HTML 413 page; yields its URL."""
+
+    async def forward(request: web.Request) -> web.Response:
+        body = await request.read()
+        if len(body) > 32 * 1024:
+            html = "<html><body><h1>413 Request Entity Too Large</h1></body></html>"
+            return web.Response(status=413, text=html, content_type="text/html")
+        headers = {"Authorization": request.headers["Authorization"],
+                   "Content-Type": "application/json"}  # fmt: skip
+        async with api.session.request(
+            request.method, api.url + request.path, data=body or None, headers=headers
+        ) as upstream:
+            return web.Response(
+                status=upstream.status, body=await upstream.read(),
+                content_type="application/json",
+            )  # fmt: skip
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forward)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_proxys_html_413_makes_batches_smaller_too(
+    make_device: Any, strict_proxy: str
+) -> None:
+    """Behind a proxy whose 413 is an HTML page, not the server's JSON error, the push
+    still sends smaller batches and gets everything through; nothing is set aside."""
+    a = await make_device("A")
+    for n in range(30):
+        a.save(title=f"row {n}", content=f"{n} " + "y" * 3000)
+    reports = await a.push(url=strict_proxy)
+    assert (reports[0].sent, reports[0].skipped, a.pending()) == (30, [], 0)
