@@ -68,14 +68,9 @@ def _db(home: Home) -> Any:
 def run_save(args: argparse.Namespace) -> int:
     """Insert an observation, as the Memento application does; prints its local id."""
     from memento_syncd.cli.session import utc_now
-    from memento_syncd.core.errors import InvalidInput
     from memento_syncd.core.timestamps import format_timestamp
-    from memento_syncd.core.wire import check_identifier
 
-    try:  # a row the server would refuse could never sync: refused here, before it is saved
-        check_identifier(args.project, "--project")
-    except InvalidInput as exc:
-        raise CommandError(f"{exc}; give the project's name") from exc
+    _check_project(args.project)  # a row the server would refuse could never sync
     now = format_timestamp(utc_now())
     conn = _db(Home.from_env())
     with conn:
@@ -111,6 +106,17 @@ def run_list(args: argparse.Namespace) -> int:
         gone = " (deleted)" if item["deleted_at"] else ""
         print(f"{item['id']:>6}  {item['project']}  [{item['type']}] {item['title']}{gone}")
     return 0
+
+
+def _check_project(name: str) -> None:
+    """``CommandError`` for a ``--project`` no server would take (the API's rules)."""
+    from memento_syncd.core.errors import InvalidInput
+    from memento_syncd.core.wire import check_identifier
+
+    try:
+        check_identifier(name, "--project")
+    except InvalidInput as exc:
+        raise CommandError(f"{exc}; give the project's name") from exc
 
 
 def _blob_text(value: object) -> str:
@@ -151,14 +157,9 @@ def run_pull(args: argparse.Namespace) -> int:
 
 def run_reset(args: argparse.Namespace) -> int:
     """Forget the server's cursor and versions of a project (``store.reseed``)."""
-    from memento_syncd.core.errors import InvalidInput
-    from memento_syncd.core.wire import check_identifier
     from memento_syncd.store.reseed import forget_server
 
-    try:
-        check_identifier(args.project, "--project")
-    except InvalidInput as exc:
-        raise CommandError(f"{exc}; give the project's name") from exc
+    _check_project(args.project)
     queued = forget_server(_db(Home.from_env()), args.project)
     print(
         f"{args.project}: the next pull starts from the beginning, and the next push sends"

@@ -256,9 +256,8 @@ class SyncEngine:
         is an error saying how to choose (``memento sync reset``).
         """
         if exc.code == "invalid_cursor":
-            raise ServerRefused(
-                refusals.foreign_cursor_message(project), exc.status, exc.code, {}
-            ) from exc
+            message = refusals.foreign_cursor_message(self.transport.base_url, project)
+            raise ServerRefused(message, exc.status, exc.code, {}) from exc
         if exc.code != "stale_cursor" or report.outcomes["server_replaced"]:
             return False
         queued = await self.db.run(reseed.forget_server, project)
@@ -388,13 +387,7 @@ def _valid(project: str) -> bool:
 
 def _skip(conn: sqlite3.Connection, item: outbox.Outgoing, reason: str) -> None:
     with write(conn):
-        conn.execute(
-            "INSERT OR REPLACE INTO sync_skipped (obs_id, reason) VALUES (?, ?)",
-            (item.obs_id, reason),
-        )
-        conn.execute(
-            "DELETE FROM sync_changes WHERE obs_id = ? AND seq <= ?", (item.obs_id, item.max_seq)
-        )
+        outbox.set_aside(conn, item.obs_id, item.max_seq, reason)
 
 
 def _holder(conn: sqlite3.Connection, item: outbox.Outgoing) -> int:

@@ -55,10 +55,11 @@ def culprit(batch: outbox.Batch, exc: ServerRefused) -> outbox.Outgoing | None:
     return None
 
 
-def foreign_cursor_message(project: str) -> str:
+def foreign_cursor_message(base_url: str, project: str) -> str:
     """What to do when the server refuses the cursor kept for ``project`` as not its own."""
     return (
-        f"the server does not take the cursor this device keeps for project {project!r}: it"
+        f"the sync server at {base_url} does not take the cursor this device keeps for"
+        f" project {project!r}: it"
         " is another team's (was this device logged in with another team's token?) or"
         " damaged; log in with that team's token again, or run 'memento sync reset"
         f" --project {project}' to sync the project afresh with this server and team"

@@ -86,20 +86,29 @@ def set_aside_unnamed(conn: sqlite3.Connection) -> list[tuple[int, str]]:
     skipped: list[tuple[int, str]] = []
     with write(conn):
         for obs_id, _, max_seq, project in conn.execute(_PENDING).fetchall():
-            if project is None or _nameable(project):
-                continue
-            reason = "project: is not UTF-8 text"
-            try:
-                check_identifier(project, "project")
-            except InvalidInput as exc:
-                reason = str(exc)
-            conn.execute(
-                "INSERT OR REPLACE INTO sync_skipped (obs_id, reason) VALUES (?, ?)",
-                (obs_id, reason),
-            )
-            _forget_changes(conn, obs_id, max_seq)
-            skipped.append((obs_id, reason))
+            if project is not None and not _nameable(project):
+                reason = _refusal(project)
+                set_aside(conn, obs_id, max_seq, reason)
+                skipped.append((obs_id, reason))
     return skipped
+
+
+def _refusal(project: object) -> str:
+    """Why a project value cannot be sent (it is not UTF-8 text)."""
+    try:
+        check_identifier(project, "project")
+    except InvalidInput as exc:
+        return str(exc)
+    return "project: is not UTF-8 text"  # (check_identifier refuses every such value)
+
+
+def set_aside(conn: sqlite3.Connection, obs_id: int, max_seq: int, reason: str) -> None:
+    """Record that a row cannot sync, and why; its changes up to ``max_seq`` are dropped, so
+    it waits for the application to change it again (inside the caller's transaction)."""
+    conn.execute(
+        "INSERT OR REPLACE INTO sync_skipped (obs_id, reason) VALUES (?, ?)", (obs_id, reason)
+    )
+    _forget_changes(conn, obs_id, max_seq)
 
 
 def _nameable(project: object) -> bool:
@@ -157,11 +166,7 @@ def next_batch(  # noqa: PLR0917 - what to read, and the bounds of one batch
                 outgoing = _outgoing(conn, obs_id, max_seq, now)
             except InvalidInput as exc:
                 reason = str(exc).removeprefix("observation.")
-                conn.execute(
-                    "INSERT OR REPLACE INTO sync_skipped (obs_id, reason) VALUES (?, ?)",
-                    (obs_id, reason),
-                )
-                _forget_changes(conn, obs_id, max_seq)
+                set_aside(conn, obs_id, max_seq, reason)
                 skipped.append((obs_id, reason))
                 continue
             if outgoing is None:

@@ -132,12 +132,8 @@ def _keep_unsyncable(  # noqa: PLR0917 - settle's arguments and the row it read
     version overwrites it. The remote version becomes its base (once the application
     fixes the row, that is pushed over it) and is kept in the history, where
     ``conflicts restore`` takes it."""
-    conn.execute(
-        "INSERT INTO sync_history (obs_id, sync_id, strategy, kept, lost, at)"
-        " VALUES (?, ?, 'unsyncable_local', ?, ?, ?)",
-        (obs_id, remote.sync_id, rows.encode_raw(raw, remote.sync_id), rows.encode(remote),
-         ctx.now),
-    )  # fmt: skip
+    kept = rows.encode_raw(raw, remote.sync_id)
+    _history(conn, obs_id, remote.sync_id, "unsyncable_local", kept, rows.encode(remote), ctx.now)
     rebase(conn, obs_id, remote, version)
     return "local"
 
@@ -161,10 +157,16 @@ def remember_loss(  # noqa: PLR0917 - the columns of one history row
     now: str,
 ) -> None:
     """Keep a version that lost (to a strategy or a twin) so it can be recovered."""
+    _history(conn, obs_id, sync_id, why, rows.encode(kept), rows.encode(lost), now)
+
+
+def _history(  # noqa: PLR0917 - the columns of one history row
+    conn: sqlite3.Connection, obs_id: int, sync_id: str, why: str, kept: str, lost: str, now: str
+) -> None:
     conn.execute(
         "INSERT INTO sync_history (obs_id, sync_id, strategy, kept, lost, at)"
         " VALUES (?, ?, ?, ?, ?, ?)",
-        (obs_id, sync_id, why, rows.encode(kept), rows.encode(lost), now),
+        (obs_id, sync_id, why, kept, lost, now),
     )
 
 
