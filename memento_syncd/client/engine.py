@@ -91,11 +91,12 @@ class SyncEngine:
         index = await self._similarity()
         rounds = 3 * total + 10  # each round acknowledges or settles; no busy loop
         ahead: asyncio.Task[outbox.Batch] | None = None  # the next batch, read meanwhile
+        waiting: set[int] = set()  # conflicts the server sent no copy of: for the pull
         try:
             while rounds > 0:
                 rounds -= 1
                 read, ahead = ahead, None  # _next_batch owns it now: its rows told once
-                batch = await self._next_batch(project, read, report)
+                batch = await self._next_batch(project, read, report, frozenset(waiting))
                 if not batch.items:
                     break
                 cursor = await self.db.run(_pull_cursor, project)
@@ -108,7 +109,7 @@ class SyncEngine:
                 # While the server stores this batch, the next one is read: the device's
                 # work and the server's overlap. The rows in flight are still pending
                 # (until acknowledged), so the read leaves them out.
-                in_flight = frozenset(item.obs_id for item in batch.items)
+                in_flight = frozenset(item.obs_id for item in batch.items).union(waiting)
                 ahead = asyncio.ensure_future(self._read_batch(project, in_flight))
                 try:
                     answer = await self.transport.push(body)
@@ -130,6 +131,7 @@ class SyncEngine:
                     continue
                 ctx = Context(index, self._strategy(project), self._now())
                 counts = await self.db.run(_acknowledge, ctx, batch, answer, cursor)
+                waiting.update(_without_copy(batch, answer))
                 report.sent += len(batch.items)
                 report.outcomes.update(counts)
                 self._tell("push", project, report.sent, total)
@@ -154,7 +156,11 @@ class SyncEngine:
         self._skipped(report, batch.skipped)
 
     async def _next_batch(
-        self, project: str, ahead: asyncio.Task[outbox.Batch] | None, report: Report
+        self,
+        project: str,
+        ahead: asyncio.Task[outbox.Batch] | None,
+        report: Report,
+        waiting: frozenset[int],
     ) -> outbox.Batch:
         """The batch read ahead, unless it is empty: then a fresh read, since rows that were
         in flight while it was read may be pending again (edited meanwhile). A read whose
@@ -166,7 +172,7 @@ class SyncEngine:
             if batch.items:
                 return batch
         while True:
-            batch = await self._read_batch(project)
+            batch = await self._read_batch(project, waiting)
             self._skipped(report, batch.skipped)
             if batch.items or not batch.skipped:
                 return batch
@@ -400,6 +406,17 @@ def _holder(conn: sqlite3.Connection, item: outbox.Outgoing) -> int:
     return item.obs_id if row is None else int(row[0])
 
 
+def _without_copy(batch: outbox.Batch, answer: dict[str, Any]) -> set[int]:
+    """The rows of ``batch`` the server answered as conflicts without its copy."""
+    refused = {
+        r.get("sync_id")
+        for r in answer.get("results") or []
+        if isinstance(r, dict) and r.get("status") == "conflict"
+        and not isinstance(r.get("server"), dict)
+    }  # fmt: skip
+    return {item.obs_id for item in batch.items if item.observation.sync_id in refused}
+
+
 def _settled_since(conn: sqlite3.Connection, obs_id: int, version: int) -> bool:
     """Whether this row already holds server ``version`` or newer as its base.
 
@@ -428,6 +445,10 @@ def _acknowledge(
             status = result.get("status") if result else None
             if result is None or status is None:
                 counts["unanswered"] += 1
+            elif status == "conflict" and not isinstance(result.get("server"), dict):
+                # The server left its copy out (a large answer): the row stays pending, and
+                # the pull that brings that version settles it (not sent again meanwhile).
+                counts["conflict_deferred"] += 1
             elif status == "conflict":
                 remote, version = rows.from_wire(result["server"])
                 obs_id = _holder(conn, item)

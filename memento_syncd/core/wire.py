@@ -99,6 +99,12 @@ def utf8_text(values: tuple[object, ...]) -> bool:
     return True
 
 
+def utf8_size(*texts: str) -> int:
+    """How many bytes ``texts`` take in UTF-8 (what a JSON answer written without ASCII
+    escapes holds of them, escapes of quotes and control characters aside)."""
+    return sum(len(text) if text.isascii() else len(text.encode("utf-8")) for text in texts)
+
+
 def _identifier(value: object, field: str, max_chars: int) -> str:
     """A non-empty one-line name: no control characters, no surrounding blanks."""
     text = _text(value, field, max_chars)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
@@ -14,12 +15,17 @@ from memento_syncd.core.errors import InvalidInput
 from memento_syncd.core.limits import Limits
 from memento_syncd.core.observation import StoredObservation
 from memento_syncd.core.versioning import Verdict
-from memento_syncd.core.wire import observation_to_wire, parse_pull_request, parse_push_request
+from memento_syncd.core.wire import (
+    observation_to_wire,
+    parse_pull_request,
+    parse_push_request,
+    utf8_size,
+)
 from memento_syncd.server.errors import ApiError
 from memento_syncd.server.http_io import json_response, read_json
 from memento_syncd.server.hub import Hub
 from memento_syncd.server.openapi import openapi_document
-from memento_syncd.server.storage.base import Forbidden, Principal, ServerStore
+from memento_syncd.server.storage.base import ChangeResult, Forbidden, Principal, ServerStore
 
 STORE = web.AppKey("store", ServerStore)
 LIMITS = web.AppKey("limits", Limits)
@@ -109,16 +115,7 @@ async def push(request: web.Request) -> web.Response:
         raise ApiError(403, "forbidden", str(exc), sync_id=exc.sync_id) from exc
     if outcome.written:
         app[HUB].publish(who.team_id, body.project_id, outcome.head_seq, body.device_id)
-    results = []
-    for result in outcome.results:
-        entry: dict[str, Any] = {
-            "sync_id": result.sync_id,
-            "status": result.verdict.value,
-            "version": result.current.version,
-        }
-        if result.verdict is Verdict.CONFLICT:
-            entry["server"] = stored_to_wire(result.current)
-        results.append(entry)
+    results = _push_results(outcome.results, app[LIMITS].max_page_bytes)
     request[LOG_FIELDS].update(synced=outcome.synced, conflicts=outcome.conflicts)
     return json_response(
         {
@@ -130,6 +127,29 @@ async def push(request: web.Request) -> web.Response:
             "results": results,
         }
     )
+
+
+def _push_results(outcomes: Sequence[ChangeResult], max_bytes: int) -> list[dict[str, Any]]:
+    """Each pushed observation's verdict. A conflict carries the server's copy while the
+    copies' titles and contents stay within ``max_bytes`` (a pull page's bound; the first
+    always): a batch of small edits must not bring back a thousand large copies at once.
+    A conflict past that carries none; the device settles it when it pulls that version."""
+    results = []
+    size, copies = 0, 0
+    for result in outcomes:
+        entry: dict[str, Any] = {
+            "sync_id": result.sync_id,
+            "status": result.verdict.value,
+            "version": result.current.version,
+        }
+        if result.verdict is Verdict.CONFLICT:
+            current = result.current.observation
+            size += utf8_size(current.title, current.content)
+            if size <= max_bytes or copies == 0:
+                entry["server"] = stored_to_wire(result.current)
+                copies += 1
+        results.append(entry)
+    return results
 
 
 async def pull(request: web.Request) -> web.Response:

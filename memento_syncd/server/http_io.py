@@ -108,9 +108,10 @@ async def read_json(request: web.Request, max_bytes: int) -> object:
 
 
 def json_response(payload: Any, status: int = 200) -> web.Response:
-    """A UTF-8 JSON response."""
+    """A UTF-8 JSON response; text outside ASCII is written as UTF-8, not escaped (an
+    emoji takes 4 bytes, not 12, and as fast for ASCII)."""
     return web.Response(
         status=status,
-        body=json.dumps(payload, separators=(",", ":")).encode("utf-8"),
+        body=json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8"),
         content_type="application/json",
     )

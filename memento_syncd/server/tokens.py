@@ -36,9 +36,12 @@ def hash_secret(secret: str) -> str:
 
 
 def split(text: str) -> tuple[str, str] | None:
-    """Return ``(token_id, secret)`` from a token, or None if it is not shaped like one."""
+    """Return ``(token_id, secret)`` from a token, or None if it is not shaped like one
+    (tokens are ASCII: a header's other bytes arrive as text no hash or query can take)."""
     parts = text.split("_", 2)
     if len(parts) != 3 or parts[0] != PREFIX or not parts[1] or not parts[2]:
+        return None
+    if not text.isascii():
         return None
     return parts[1], parts[2]
 

@@ -92,6 +92,24 @@ def test_an_oversized_authorization_header_keeps_the_token_out_of_the_log(
     assert '"peer": "127.0.0.1"' in bad[0]
 
 
+@pytest.mark.parametrize(
+    "shape", ["msd_{id}_{secret}\xff", "msd_\xff{id}_{secret}", "msd_{id}_\xe9t\xe9"]
+)
+def test_a_token_with_bytes_that_are_not_ascii_is_a_401(
+    server: ServerProcess, tmp_path: Path, shape: str
+) -> None:
+    """A bearer token holding bytes outside ASCII gets the JSON 401 of a bad token, not a 500."""
+    _, token_id, secret = _token(tmp_path / "server.db").split("_", 2)
+    bad = shape.format(id=token_id, secret=secret).encode("latin-1")
+    port = int(server.url.rsplit(":", 1)[1])
+    answer = _exchange(port, _pull(b"Authorization: Bearer " + bad + b"\r\nConnection: close\r\n"))
+    assert _statuses(answer) == [401], answer
+    body = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+    assert body["error"]["code"] == "unauthorized", body
+    assert server.stop() == 0
+    assert "Traceback" not in server.log()
+
+
 # (name, raw request with MARK in it, status, problem the log line names or "")
 FRAMING: list[tuple[str, bytes, int, str]] = [
     (

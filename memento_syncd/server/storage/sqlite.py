@@ -14,7 +14,7 @@ import aiosqlite
 
 from memento_syncd.core.observation import Observation, StoredObservation
 from memento_syncd.core.planning import Pusher, Write, plan_push
-from memento_syncd.core.wire import PushRequest
+from memento_syncd.core.wire import PushRequest, utf8_size
 from memento_syncd.server import tokens
 from memento_syncd.server.storage.base import (
     ChangeResult,
@@ -309,8 +309,9 @@ class SQLiteStore:
     ) -> PullPage:
         """Observations visible to ``who`` after ``after_seq``, in sequence order.
 
-        The page ends after ``limit`` rows or once its text passes ``max_bytes``
-        (always at least one row), whichever comes first.
+        The page ends after ``limit`` rows or once its titles and contents pass
+        ``max_bytes`` in UTF-8, as the answer carries them (always at least one row),
+        whichever comes first.
         """
         query = (
             f"SELECT {_OBS_COLUMNS}, o.seq FROM observations o"  # noqa: S608 - constant columns
@@ -330,7 +331,7 @@ class SQLiteStore:
                         has_more = True
                         break
                     page.append(row)
-                    size += len(row[3]) + len(row[4])
+                    size += utf8_size(row[3], row[4])
         last_seq = int(page[-1][16]) if page else after_seq
         return PullPage(tuple(_row_to_stored(r) for r in page), last_seq, has_more)
 
