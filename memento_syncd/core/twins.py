@@ -26,20 +26,28 @@ def twin_kind(a: Observation, b: Observation, threshold: similarity.Threshold) -
     """``"exact"`` or ``"similar"`` if ``a`` and ``b`` are twins as dedup defines them, else None.
 
     Exact: same project, scope, topic_key and content hash. Similar: same project and
-    scope, topic_keys not both set and different, and the Jaccard similarity of the word
-    sets of title and content above ``threshold``. Deleted observations are no one's twin.
+    scope, topic_keys not both set and different (an empty one is not set), and the
+    Jaccard similarity of the word sets of title and content above ``threshold``.
+    Deleted observations are no one's twin.
     """
     if a.deleted_at is not None or b.deleted_at is not None:
         return None
     if a.project != b.project or a.scope != b.scope:
         return None
-    if a.topic_key == b.topic_key and a.content_hash == b.content_hash:
+    key_a, key_b = topic_of(a), topic_of(b)
+    if key_a == key_b and a.content_hash == b.content_hash:
         return "exact"
-    if a.topic_key is not None and b.topic_key is not None and a.topic_key != b.topic_key:
+    if key_a is not None and key_b is not None and key_a != key_b:
         return None
     words_a = similarity.token_ids(similarity.word_set(a.title, a.content))
     words_b = similarity.token_ids(similarity.word_set(b.title, b.content))
     return "similar" if similarity.is_similar(words_a, words_b, threshold) else None
+
+
+def topic_of(obs: Observation) -> str | None:
+    """The observation's topic_key as dedup compares it: an empty one is none (else
+    ``''`` on one device and NULL on another would fold twins differently)."""
+    return obs.topic_key or None
 
 
 def fold(own: Observation, others: Iterable[Observation]) -> Observation:

@@ -71,6 +71,10 @@ class Text:
     title: str
     content: str
 
+    def __post_init__(self) -> None:
+        if self.topic_key == "":  # no topic_key, as dedup reads it (core.twins.topic_of)
+            object.__setattr__(self, "topic_key", None)
+
 
 @dataclass(frozen=True, slots=True)
 class Twin:

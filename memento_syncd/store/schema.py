@@ -133,4 +133,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # token put every new posting at a random place of a second B-tree as well.
         "DROP INDEX IF EXISTS sync_postings_token",
     ),
+    (
+        # Dedup reads an empty topic_key as none (core.twins.topic_of, store.index.Text).
+        "UPDATE sync_sets SET topic_key = NULL WHERE topic_key = ''",
+    ),
 )

@@ -69,6 +69,28 @@ async def test_different_topic_keys_are_never_twins(make_device: Any) -> None:
     assert len(b.live()) == 2
 
 
+async def test_an_empty_topic_key_and_none_fold_alike_on_every_device(make_device: Any) -> None:
+    """X keys its second note '' where Y leaves it NULL; all four notes are alike enough to
+    fold, and both devices end with the same rows (before, '' counted as a key: X kept
+    two rows, Y one)."""
+    words = " ".join(f"w{n}" for n in range(1, 30))
+    x, y = await make_device("X"), await make_device("Y", member="bob")
+    for device, key, name, day in ((x, "", "alice", 1), (y, None, "bob", 2)):
+        at = f"2025-07-0{day}T00:00:00Z"
+        device.save(project="dd", title="Near twin", content=f"{words} {name}",
+                    topic_key="dd/near", at=at)  # fmt: skip
+        device.save(project="dd", title="Near nokey", content=f"{words} x{day}",
+                    topic_key=key, at=at)  # fmt: skip
+    await x.push()
+    await y.push()
+    await y.pull()
+    await x.pull()
+    await x.pull()
+    await y.pull()
+    assert x.live() == y.live()
+    assert len(x.live()) == 1
+
+
 async def test_dissimilar_observation_is_inserted(make_device: Any) -> None:
     """Below the threshold the pulled observation is simply inserted."""
     a, b = await make_device("A"), await make_device("B")

@@ -40,6 +40,15 @@ def test_different_topic_keys_projects_scopes_or_a_deletion_are_never_twins() ->
     assert twin_kind(a, replace(a, deleted_at=TS), 0.85) is None
 
 
+def test_an_empty_topic_key_is_read_as_none() -> None:
+    """An empty topic_key is no topic_key: exact beside NULL, and no bar to a keyed twin."""
+    a = make_observation(content=LONG, topic_key="")
+    assert twin_kind(a, replace(a, sync_id="obs-2", topic_key=None), 0.85) == "exact"
+    near = replace(a, sync_id="obs-3", content=LONG + " today", topic_key="k")
+    assert twin_kind(a, near, 0.85) == "similar"
+    assert twin_kind(replace(a, topic_key=None), near, 0.85) == "similar"
+
+
 def test_a_fold_shows_the_newest_content_and_the_oldest_creation() -> None:
     """The newer member's fields, the older created_at, the row's own identity and scope."""
     own = make_observation(title="old", created_at=TS, updated_at=TS)
