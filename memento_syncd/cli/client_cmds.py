@@ -83,14 +83,15 @@ def run_login(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store() -> tuple[object, object]:
+def _store(*, reading: bool = False) -> tuple[object, object]:
+    """The device database (``reading``: read-only once set up) and the settings."""
     from memento_syncd.cli.session import settings
     from memento_syncd.client.home import Home
-    from memento_syncd.store.db import LocalStoreError, connect
+    from memento_syncd.store.db import LocalStoreError, connect, connect_to_read
 
     home = Home.from_env()
     try:
-        return connect(home.db), settings(home)
+        return (connect_to_read if reading else connect)(home.db), settings(home)
     except LocalStoreError as exc:
         raise CommandError(str(exc)) from exc
 
@@ -101,7 +102,7 @@ def run_conflicts_list(args: argparse.Namespace) -> int:
 
     from memento_syncd.store.manual import history, list_conflicts
 
-    conn, _ = _store()
+    conn, _ = _store(reading=True)
     assert isinstance(conn, sqlite3.Connection)  # noqa: S101 - narrowing
     items = history(conn) if args.history else list_conflicts(conn)
     if args.json:

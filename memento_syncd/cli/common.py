@@ -16,6 +16,15 @@ EXIT_BROKEN_PIPE = 128 + 13
 TRACEBACK_ENV = "MEMENTO_SYNCD_TRACEBACK"
 
 
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal as one line: characters that are not
+    printable (newlines, escape sequences, bidi overrides) are shown escaped, as ``repr``
+    shows them. Titles and reasons come from other devices' data."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class OneLineParser(argparse.ArgumentParser):
     """An argument parser whose errors are one line on stderr (exit 2), naming --help.
 

@@ -10,7 +10,7 @@ import argparse
 import json
 from typing import Any
 
-from memento_syncd.cli.common import CommandError, OneLineParser
+from memento_syncd.cli.common import CommandError, OneLineParser, printable
 
 NO_DAEMON_EXIT = 3
 
@@ -75,9 +75,14 @@ _TOO_LONG = "path too long"  # what Python says of a Unix socket path over the s
 
 
 def _too_long(path: Any) -> str:
+    import os
+
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
     return (
         f"the control socket path {path} is too long for a Unix socket;"
-        " set sync.socket_path in config.json to a shorter one (e.g. /tmp/memento-syncd.sock)"
+        " set sync.socket_path in config.json to a shorter one outside /tmp (the service's"
+        f" /tmp is its own), e.g. {runtime}/memento-syncd.sock, and for the service add"
+        " its directory to ReadWritePaths= ('systemctl --user edit memento-syncd')"
     )
 
 
@@ -96,7 +101,7 @@ def run_status(args: argparse.Namespace) -> int:
     print(f"conflicts:  {state['conflicts']}")
     print(f"next pull:  {state['next_pull'] or '-'}")
     if state["last_error"]:
-        print(f"last error: {state['last_error']}")
+        print(f"last error: {printable(state['last_error'])}")
     if state.get("config_warning"):
         print(f"warning:    {state['config_warning']}")
     for name, when in (state.get("retry") or {}).items():
@@ -108,7 +113,7 @@ def run_status(args: argparse.Namespace) -> int:
             f" pending {p['pending']}"
         )
     for row in state.get("skipped") or []:
-        print(f"  row {row['id']} cannot be synced: {row['reason']}")
+        print(f"  row {row['id']} cannot be synced: {printable(row['reason'])}")
     return 0
 
 

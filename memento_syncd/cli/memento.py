@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from memento_syncd import __version__
-from memento_syncd.cli.common import CommandError, OneLineParser, run
+from memento_syncd.cli.common import CommandError, OneLineParser, printable, run
 from memento_syncd.client.engine import Report
 from memento_syncd.client.home import Home
 
@@ -56,11 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _db(home: Home) -> Any:
-    from memento_syncd.store.db import LocalStoreError, connect
+def _db(home: Home, *, reading: bool = False) -> Any:
+    """The device database; ``reading``: for a command that only reads it (read-only
+    once set up, so it never waits for the application's write lock)."""
+    from memento_syncd.store.db import LocalStoreError, connect, connect_to_read
 
     try:
-        return connect(home.db)
+        return connect_to_read(home.db) if reading else connect(home.db)
     except LocalStoreError as exc:
         raise CommandError(str(exc)) from exc
 
@@ -72,21 +74,23 @@ def run_save(args: argparse.Namespace) -> int:
 
     _check_project(args.project)  # a row the server would refuse could never sync
     now = format_timestamp(utc_now())
+    row = {"project": args.project, "type": args.type, "title": args.title,
+           "content": args.content, "topic_key": args.topic_key, "scope": args.scope,
+           "created_at": now, "updated_at": now}  # fmt: skip
+    _check_row(row)
     conn = _db(Home.from_env())
     with conn:
         cur = conn.execute(
-            "INSERT INTO observations (project, type, title, content, topic_key, scope,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (args.project, args.type, args.title, args.content, args.topic_key, args.scope,
-             now, now),
-        )  # fmt: skip
+            f"INSERT INTO observations ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",  # noqa: S608
+            tuple(row.values()),
+        )
     print(cur.lastrowid)
     return 0
 
 
 def run_list(args: argparse.Namespace) -> int:
     """Print observations, newest first."""
-    conn = _db(Home.from_env())
+    conn = _db(Home.from_env(), reading=True)
     query = (
         "SELECT id, project, type, title, content, topic_key, scope, created_at, updated_at,"
         " deleted_at FROM observations WHERE (? IS NULL OR project = ?)"
@@ -104,7 +108,9 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     for item in found:
         gone = " (deleted)" if item["deleted_at"] else ""
-        print(f"{item['id']:>6}  {item['project']}  [{item['type']}] {item['title']}{gone}")
+        shown = [printable(_blob_text(item[k]) if isinstance(item[k], bytes) else str(item[k]))
+                 for k in ("project", "type", "title")]  # fmt: skip
+        print(f"{item['id']:>6}  {shown[0]}  [{shown[1]}] {shown[2]}{gone}")
     return 0
 
 
@@ -117,6 +123,20 @@ def _check_project(name: str) -> None:
         check_identifier(name, "--project")
     except InvalidInput as exc:
         raise CommandError(f"{exc}; give the project's name") from exc
+
+
+def _check_row(row: dict[str, Any]) -> None:
+    """``CommandError`` naming the option whose value no server would take (the same rules
+    as a push: the row could never sync)."""
+    from memento_syncd.core.errors import InvalidInput
+    from memento_syncd.store.rows import to_observation
+
+    try:
+        to_observation("new", row)
+    except InvalidInput as exc:
+        field = exc.field.removeprefix("observation.")
+        option = "--" + field.replace("_", "-") if field in row else field or "a value"
+        raise CommandError(f"{option}: {exc.message}; no server would take it") from exc
 
 
 def _blob_text(value: object) -> str:
@@ -175,7 +195,7 @@ def run_status(args: argparse.Namespace) -> int:
 
     home = Home.from_env()
     settings(home)  # a bad config.json is an error here too, naming file, key and value
-    conn = _db(home)
+    conn = _db(home, reading=True)
     projects = project_status(conn, args.project)
     if args.json:
         print(json.dumps(projects, indent=2))
@@ -187,7 +207,7 @@ def run_status(args: argparse.Namespace) -> int:
             f" pulled {p['pull_count']}, pending {p['pending']}"
         )
     for row in skipped_rows(conn):
-        print(f"row {row['id']} cannot be synced: {row['reason']}")
+        print(f"row {row['id']} cannot be synced: {printable(row['reason'])}")
     conflicts = open_conflict_count(conn)
     if conflicts:
         print(f"{conflicts} conflict(s) wait for you: memento-syncd conflicts list")

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from memento_syncd.cli.common import CommandError, prog
+from memento_syncd.cli.common import CommandError, printable, prog
 from memento_syncd.cli.progress import ProgressLine
 from memento_syncd.client.engine import SyncEngine
 from memento_syncd.client.home import Home, TokenError, load_config, load_token
@@ -80,7 +80,7 @@ def with_engine(home: Home, work: Callable[[SyncEngine], Awaitable[T]]) -> T:
         # the application changes them, so they are counted here.
         raise CommandError(str(exc) + _set_aside_note(set_aside)) from exc
     for project, obs_id, reason in set_aside:
-        print(f"{project}: row {obs_id} skipped: {reason}", file=sys.stderr)
+        print(f"{project}: row {obs_id} skipped: {printable(reason)}", file=sys.stderr)
     return result
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from types import TracebackType
 from typing import Any
 
 import aiohttp
+
+from memento_syncd.client.home import TOKEN_ENV
 
 USER_AGENT = "memento-syncd"
 
@@ -112,10 +115,13 @@ def _refusal(base_url: str, status: int, payload: object) -> dict[str, Any]:
     code = str(error.get("code", "")) if isinstance(error, dict) else ""
     message = str(error.get("message", "")) if isinstance(error, dict) else f"HTTP {status}"
     if status == 401:
-        raise AuthRefused(
-            f"the sync server at {base_url} refused the token ({message}); run "
-            f"'memento-syncd login --server {base_url} --token TOKEN' or set MEMENTO_SYNC_TOKEN"
-        )
+        advice = f"run 'memento-syncd login --server {base_url} --token TOKEN' or set {TOKEN_ENV}"
+        if os.environ.get(TOKEN_ENV, "").strip():  # it is what load_token took
+            advice = (
+                f"the token comes from {TOKEN_ENV}, which overrides the token file:"
+                " set it to a token this server gave, or unset it"
+            )
+        raise AuthRefused(f"the sync server at {base_url} refused the token ({message}); {advice}")
     details = error.get("details") if isinstance(error, dict) else None
     raise ServerRefused(
         f"sync server at {base_url} answered {status}: {message}",

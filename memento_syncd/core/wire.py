@@ -155,7 +155,11 @@ def parse_change(raw: object, field: str, project_id: str, limits: Limits) -> In
         if required not in obj:
             raise InvalidInput(f"{field}.{required}", "is required")
     ident = limits.max_identifier_chars
-    project = _identifier(obj.get("project", project_id), f"{field}.project", ident)
+    # A field with a default may be absent or null alike (clients that write every field).
+    sent_project = obj.get("project")
+    project = _identifier(
+        project_id if sent_project is None else sent_project, f"{field}.project", ident
+    )
     if project != project_id:
         raise InvalidInput(f"{field}.project", "must equal the request's project_id")
     content = _text(obj["content"], f"{field}.content", limits.max_observation_bytes)
@@ -178,7 +182,8 @@ def parse_change(raw: object, field: str, project_id: str, limits: Limits) -> In
     sent_hash = obj.get("content_hash")
     if sent_hash is not None and sent_hash != digest:
         raise InvalidInput(f"{field}.content_hash", "does not match the SHA-256 of content")
-    scope = obj.get("scope", "project")
+    sent_scope = obj.get("scope")
+    scope = "project" if sent_scope is None else sent_scope
     if scope not in SCOPES:
         raise InvalidInput(f"{field}.scope", "must be 'project' or 'personal'")
     updated_at = _timestamp(obj["updated_at"], f"{field}.updated_at")

@@ -79,6 +79,7 @@ class Daemon:
         self._realtime_task: asyncio.Task[None] | None = None
         self._data_version: int | None = None
         self._rechecks = 0
+        self._started = False
         self.scheduler = AsyncIOScheduler()
         self.notifier = SystemdNotifier()
         self.lock = HomeLock(home.root / "syncd.lock")
@@ -126,6 +127,7 @@ class Daemon:
             self._tasks.append(asyncio.create_task(work()))
         self.request_push()
         self.notifier.send("READY=1", f"STATUS={self._summary()}")
+        self._started = True
         log.info("daemon started", pid=os.getpid(), home=str(self.home.root),
                  server_url=self.config.server_url, version=__version__)  # fmt: skip
 
@@ -166,7 +168,8 @@ class Daemon:
             await self._transport.__aexit__(None, None, None)
         await self.reader.close()
         await self.db.close()
-        log.info("daemon stopped")
+        if self._started:  # (a start that failed is told by its one error line alone)
+            log.info("daemon stopped")
 
     # ---- configuration ------------------------------------------------------------------
 

@@ -47,7 +47,11 @@ async def errors_and_access_log(request: web.Request, handler: Handler) -> web.S
         path=request.path,
         status=response.status,
         duration_ms=round((time.perf_counter() - started) * 1000, 2),
-        **request[handlers.LOG_FIELDS],
+        # A client's own text (a project name) may hold a token pasted by mistake.
+        **{
+            key: log_safety.scrub(value) if isinstance(value, str) else value
+            for key, value in request[handlers.LOG_FIELDS].items()
+        },
     )
     return response
 

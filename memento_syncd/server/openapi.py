@@ -60,12 +60,20 @@ def _schemas(limits: Limits) -> dict[str, Any]:
             "required": ["sync_id", "type", "title", "content", "updated_at"],
             "properties": {
                 "sync_id": ident,
-                "project": {**ident, "description": "defaults to project_id; must equal it"},
+                "project": {
+                    **ident,
+                    "type": ["string", "null"],
+                    "description": "absent or null: project_id; else must equal it",
+                },
                 "type": ident,
                 "title": {"type": "string", "maxLength": limits.max_title_chars},
                 "content": {"type": "string"},
                 "topic_key": {"type": ["string", "null"], "maxLength": limits.max_topic_key_chars},
-                "scope": {"enum": ["project", "personal"], "default": "project"},
+                "scope": {
+                    "enum": ["project", "personal", None],
+                    "default": "project",
+                    "description": "absent or null: project",
+                },
                 "content_hash": {
                     "type": ["string", "null"],
                     "description": "if sent, must be the hex SHA-256 of content's UTF-8",

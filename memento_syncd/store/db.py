@@ -76,6 +76,28 @@ def connect_reader(path: Path, busy_timeout: float = BUSY_TIMEOUT_S) -> sqlite3.
     return conn
 
 
+def connect_to_read(path: Path, busy_timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
+    """A connection for commands that only read (listings, status): read-only when the
+    database is already set up, so that an application holding its write lock does not
+    make them wait; else ``connect``, which sets it up (and needs that lock once)."""
+    if path.is_file():
+        with suppress(LocalStoreError, sqlite3.Error):
+            conn = connect_reader(path, busy_timeout)
+            if _set_up(conn):
+                return conn
+            conn.close()
+    return connect(path, busy_timeout)
+
+
+def _set_up(conn: sqlite3.Connection) -> bool:
+    """Whether ``connect`` has nothing left to do in this database (schema, backfill)."""
+    try:
+        row = conn.execute("SELECT value FROM sync_meta WHERE key = 'schema'").fetchone()
+        return row is not None and row[0] == str(len(MIGRATIONS)) and not backfill.pending(conn)
+    except sqlite3.Error:  # no sync_meta yet: a database memento-syncd never opened
+        return False
+
+
 def _decode_text(raw: bytes) -> str:
     """A TEXT value as SQLite holds it: UTF-8, anything else kept as lone surrogates."""
     return raw.decode("utf-8", "surrogateescape")

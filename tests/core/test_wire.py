@@ -268,7 +268,6 @@ WRONG_VALUES: list[tuple[str, object]] = [
     ("type", []),
     ("type", None),
     ("type", "two\nlines"),
-    ("project", None),
     ("project", 5),
     ("project", "other"),
     ("project", ""),
@@ -282,7 +281,6 @@ WRONG_VALUES: list[tuple[str, object]] = [
     ("topic_key", False),
     ("scope", "global"),
     ("scope", "Project"),
-    ("scope", None),
     ("scope", 1),
     ("scope", ["project"]),
     ("content_hash", "0" * 64),
@@ -307,6 +305,16 @@ WRONG_VALUES: list[tuple[str, object]] = [
     ("base_version", 2**62 + 1),
     ("base_version", [3]),
 ]
+
+
+def test_a_null_project_or_scope_takes_the_default_as_an_absent_one_does() -> None:
+    """``"project": null`` is the request's project and ``"scope": null`` is 'project', as
+    when the field is left out (as for the other optional fields, null means not given)."""
+    second = item("b")
+    second["project"] = None
+    second["scope"] = None
+    changes = parse_push_request(push(item("a"), second), LIMITS).changes
+    assert (changes[1].observation.project, changes[1].observation.scope) == ("memento", "project")
 
 
 @pytest.mark.parametrize(("key", "value"), WRONG_VALUES)
@@ -650,14 +658,14 @@ def test_mutating_an_observation_field_raises_only_invalid_input(
 TYPE_RULES: dict[str, Callable[[object], bool]] = {
     "sync_id": lambda v: isinstance(v, str),
     "type": lambda v: isinstance(v, str),
-    "project": lambda v: isinstance(v, str),
+    "project": lambda v: v is None or isinstance(v, str),
     "title": lambda v: isinstance(v, str),
     "content": lambda v: isinstance(v, str),
     "topic_key": lambda v: v is None or isinstance(v, str),
     "updated_at": lambda v: isinstance(v, str),
     "created_at": lambda v: v is None or isinstance(v, str),
     "deleted_at": lambda v: v is None or isinstance(v, str),
-    "scope": lambda v: v in ("project", "personal"),
+    "scope": lambda v: v is None or v in ("project", "personal"),
     "base_version": lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)),
 }
 

@@ -255,7 +255,8 @@ def test_run_with_a_bad_config_starts_unconfigured_and_picks_up_the_fix(
 
 
 def test_run_with_an_unusable_database_exits_with_one_line(devices: Devices) -> None:
-    """A memento.db that is not SQLite makes ``run`` exit non-zero with one line naming it."""
+    """A memento.db that is not SQLite makes ``run`` exit non-zero with one stderr line
+    naming it (no "daemon stopped" log line for a daemon that never started)."""
     a = devices.make("alice")
     a.close()
     for suffix in ("", "-wal", "-shm"):
@@ -265,9 +266,9 @@ def test_run_with_an_unusable_database_exits_with_one_line(devices: Devices) -> 
     a.db_path.write_bytes(b"this is not a database" * 100)
     done = a.cli("run", timeout=WAIT)
     assert done.returncode not in (0, 3)
-    errors = [line for line in done.stderr.splitlines() if line.startswith("memento-syncd:")]
+    errors = done.stderr.strip().splitlines()
     assert len(errors) == 1, done.stderr
-    assert done.stderr.strip().splitlines()[-1] == errors[0]
+    assert errors[0].startswith("memento-syncd: error: "), errors
     assert str(a.db_path) in errors[0]
     assert "daemon started" not in done.stderr
     assert "Traceback" not in done.stderr

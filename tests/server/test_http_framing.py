@@ -224,3 +224,19 @@ def test_a_token_in_any_aiohttp_record_is_redacted(caplog: pytest.LogCaptureFixt
     assert "0123abcd" not in caplog.text
     assert caplog.text.count("Bearer [redacted]") == 2 * len(LOGGERS)
     assert caplog.text.count("Traceback") == len(LOGGERS)
+
+
+def test_a_token_pasted_as_a_project_name_is_redacted_in_the_request_log(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """A request whose project_id is a token (pasted in the wrong place) is served, and
+    its request log line shows the project as [redacted], never the token."""
+    token = _token(tmp_path / "server.db")
+    status, _ = server.request("/api/sync/pull", token, {"project_id": token})
+    assert status == 200
+    assert server.stop() == 0
+    log = server.log()
+    assert token.split("_", 2)[2][:16] not in log
+    assert token.split("_", 2)[1] not in log
+    lines = [line for line in log.splitlines() if '"event": "request"' in line]
+    assert any('"project": "[redacted]"' in line for line in lines), log

@@ -120,6 +120,74 @@ def test_save_prints_the_new_local_id_and_list_shows_it(make_device: DeviceFacto
     assert listed[first]["deleted_at"] is None
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "named"),
+    [
+        ("--type", "", "--type"),
+        ("--title", "x" * 2001, "--title"),
+        ("--topic-key", "k" * 1001, "--topic-key"),
+    ],
+)
+def test_save_refuses_a_row_no_server_would_take(
+    make_device: DeviceFactory, option: str, value: str, named: str
+) -> None:
+    """memento save refuses, in one line naming the option, a value a push would set aside
+    (an empty type, an over-long title or topic key), and writes nothing."""
+    device = make_device("A")
+    device.save("first", "kept")
+    args = {"--project": "p", "--type": "note", "--title": "t", "--content": "c", option: value}
+    line = one_line_error(device.memento("save", *(x for kv in args.items() for x in kv)))
+    assert line.startswith(f"memento: error: {named}: "), line
+    assert [row["title"] for row in device.listing()] == ["first"]
+
+
+def test_list_shows_escape_sequences_and_newlines_escaped(make_device: DeviceFactory) -> None:
+    """Text output never passes a title's terminal escape sequence, newline or bidi
+    override to the terminal (a teammate's data): they show escaped, as repr shows them;
+    --json keeps the text exact."""
+    device = make_device("A")
+    title = "clear\x1b[2J\x1b]0;owned\x07 two\nlines \u202eevil"
+    device.save(title, "c")
+    out = device.ok(device.memento("list"))
+    assert "\x1b" not in out
+    assert "\u202e" not in out
+    assert len(out.splitlines()) == 1, out
+    assert "clear\\x1b[2J\\x1b]0;owned\\x07 two\\nlines \\u202eevil" in out
+    assert device.listing()[0]["title"] == title
+
+
+def test_reading_commands_answer_while_the_application_holds_its_write_lock(
+    make_device: DeviceFactory,
+) -> None:
+    """memento list, memento sync status and conflicts list read while the application
+    sits in a write transaction (they used to wait for its lock, then fail)."""
+    device = make_device("A")
+    device.save("Use SQLite", "Embedded and fast.")
+    app = sqlite3.connect(device.home / "memento.db", isolation_level=None, timeout=5)
+    try:
+        app.execute("BEGIN IMMEDIATE")
+        app.execute(
+            "INSERT INTO observations (project, type, title, content, created_at, updated_at)"
+            " VALUES ('p', 'note', 'in flight', 'x', '2025-01-01T00:00:00Z',"
+            " '2025-01-01T00:00:00Z')"
+        )
+        assert [row["title"] for row in device.listing()] == ["Use SQLite"]
+        assert [p["project_id"] for p in device.status()] == ["p"]
+        assert json.loads(device.ok(device.syncd("conflicts", "list", "--json"))) == []
+        assert app.in_transaction
+    finally:
+        app.execute("COMMIT")
+        app.close()
+    assert [row["title"] for row in device.listing()] == ["Use SQLite", "in flight"]
+
+
+def test_memento_list_sets_up_a_new_home(make_device: DeviceFactory) -> None:
+    """memento list on a home with no database creates it, with the application's table."""
+    device = make_device("A")
+    assert device.listing() == []
+    assert (device.home / "memento.db").is_file()
+
+
 def test_an_observation_saved_on_one_device_reaches_another(
     make_device: DeviceFactory, server: ServerProcess, token: str
 ) -> None:
@@ -261,6 +329,22 @@ def test_a_token_the_server_refuses_is_reported(
     assert "refused the token" in message
     assert server.url in message
     assert "memento-syncd login" in message
+
+
+def test_a_refused_token_from_the_environment_says_to_fix_or_unset_it(
+    make_device: DeviceFactory, server: ServerProcess, token: str
+) -> None:
+    """When the refused token came from MEMENTO_SYNC_TOKEN (the file's token is good), the
+    line says so and to set or unset the variable: logging in again would not help."""
+    device = make_device("A")
+    device.configure(server.url, token)
+    env_device = Device(device.home, {"MEMENTO_SYNC_TOKEN": BOGUS_TOKEN})
+    message = one_line_error(env_device.memento("sync", "pull"))
+    assert "refused the token" in message
+    assert "comes from MEMENTO_SYNC_TOKEN" in message
+    assert "unset it" in message
+    assert "login" not in message
+    device.ok(device.memento("sync", "pull"))
 
 
 @pytest.mark.parametrize(
@@ -529,3 +613,17 @@ def test_a_row_set_aside_by_a_push_that_then_fails_is_still_told(
     assert url in error
     assert f"also set aside 1 row(s) that cannot sync: {bad};" in error
     assert f"row {bad} cannot be synced" in device.ok(device.memento("sync", "status"))
+
+
+def test_a_socket_path_too_long_for_unix_sockets_is_one_line_naming_a_way_out(
+    tmp_path: Path, server: ServerProcess, token: str
+) -> None:
+    """A MEMENTO_HOME so deep that its control socket's path is over the Unix limit makes
+    ``run`` exit in one line naming the path and a shorter place outside /tmp."""
+    device = Device(tmp_path / ("d" * 60) / ("e" * 60), {})
+    device.configure(server.url, token)
+    line = one_line_error(device.syncd("run"))
+    assert str(device.home / "syncd.sock") in line
+    assert "too long for a Unix socket" in line
+    assert "outside /tmp" in line
+    assert "sync.socket_path" in line
