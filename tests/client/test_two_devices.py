@@ -155,36 +155,6 @@ async def test_personal_observations_follow_their_member_only(make_device: Any) 
     assert [r[2] for r in bob.live()] == ["shared"]
 
 
-async def test_a_note_made_personal_leaves_teammates_devices(make_device: Any) -> None:
-    """When Alice's application makes a shared note personal, Bob's copy is deleted at his
-    next pull (its text blanked, the new personal text never there), Alice's other device
-    keeps it whole, and sharing it again brings it back to Bob."""
-    laptop = await make_device("laptop", member="alice")
-    desktop = await make_device("desktop", member="alice")
-    bob = await make_device("bob", member="bob")
-    note = laptop.save(title="plan", content="for the whole team")
-    for device in (laptop, desktop, bob):
-        await device.sync()
-    assert [r[2] for r in bob.live()] == ["plan"]
-    laptop.edit(note, scope="personal", content="my own thoughts now")
-    await laptop.push()
-    await desktop.pull()
-    await bob.pull()
-    assert bob.live() == []
-    assert bob.pending() == 0
-    dump = "\n".join(bob.app.iterdump())
-    assert "my own thoughts now" not in dump
-    assert "for the whole team" not in "".join(str(r) for r in bob.app.execute(
-        "SELECT title, content FROM observations"))  # fmt: skip
-    assert [(r[2], r[3], r[5]) for r in desktop.live()] == [
-        ("plan", "my own thoughts now", "personal")
-    ]
-    laptop.edit(note, scope="project", content="back for the team")
-    await laptop.push()
-    await bob.pull()
-    assert [(r[2], r[3]) for r in bob.live()] == [("plan", "back for the team")]
-
-
 async def test_a_row_that_cannot_sync_is_skipped_and_reported(make_device: Any) -> None:
     """A row with an unparseable timestamp is set aside; the others still sync."""
     from memento_syncd.store.status import skipped_rows
