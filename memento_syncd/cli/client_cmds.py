@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from memento_syncd.cli.common import CommandError, OneLineParser
+from memento_syncd.cli.common import CommandError, OneLineParser, printable
 
 
 def add_commands(commands: argparse._SubParsersAction[OneLineParser]) -> None:
@@ -115,7 +115,8 @@ def run_conflicts_list(args: argparse.Namespace) -> int:
             print(f"{item['id']}: {item['sync_id']} ({item['strategy']}, {item['at']})")
             print(f"    kept: {item['kept']['title']!r}  lost: {item['lost']['title']!r}")
             continue
-        print(f"{item['id']}: row {item['local_id']} in {item['project']} ({item['sync_id']})")
+        where = f"{printable(item['project'])} ({printable(item['sync_id'])})"
+        print(f"{item['id']}: row {item['local_id']} in {where}")
         for side in ("local", "remote"):
             version = item[side]
             print(f"    {side:>6}: {version['title']!r} updated {version['updated_at']}")

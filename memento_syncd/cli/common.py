@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import re
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
@@ -16,13 +17,17 @@ EXIT_BROKEN_PIPE = 128 + 13
 TRACEBACK_ENV = "MEMENTO_SYNCD_TRACEBACK"
 
 
+# What could drive a terminal or reorder a line: C0 and C1 controls and DEL, the line
+# and paragraph separators, and the bidi embeddings, overrides and isolates.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
 def printable(text: str) -> str:
-    """``text`` safe to print on a terminal as one line: characters that are not
-    printable (newlines, escape sequences, bidi overrides) are shown escaped, as ``repr``
-    shows them. Titles and reasons come from other devices' data."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    """``text`` safe to print on a terminal as one line: control characters (newlines and
+    escape sequences included) and bidi overrides are shown escaped, as ``repr`` shows
+    them; other text (CJK spaces, emoji sequences) is left as it is. Titles, project
+    names and reasons come from other devices' data."""
+    return _UNSAFE.sub(lambda m: repr(m[0])[1:-1], text)
 
 
 class OneLineParser(argparse.ArgumentParser):

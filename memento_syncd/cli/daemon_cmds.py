@@ -77,11 +77,11 @@ _TOO_LONG = "path too long"  # what Python says of a Unix socket path over the s
 def _too_long(path: Any) -> str:
     import os
 
-    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or "~"  # (none on macOS: the home then)
     return (
         f"the control socket path {path} is too long for a Unix socket;"
         " set sync.socket_path in config.json to a shorter one outside /tmp (the service's"
-        f" /tmp is its own), e.g. {runtime}/memento-syncd.sock, and for the service add"
+        f" /tmp is its own), e.g. {runtime}/.memento-syncd.sock, and for the service add"
         " its directory to ReadWritePaths= ('systemctl --user edit memento-syncd')"
     )
 
@@ -108,7 +108,8 @@ def run_status(args: argparse.Namespace) -> int:
         print(f"retry {name}: {when}")
     for p in state["projects"]:
         print(
-            f"  {p['project_id']}: pushed {p['push_count']} (last {p['last_push'] or 'never'}),"
+            f"  {printable(p['project_id'])}: pushed {p['push_count']}"
+            f" (last {p['last_push'] or 'never'}),"
             f" pulled {p['pull_count']} (last {p['last_pull'] or 'never'}),"
             f" pending {p['pending']}"
         )
@@ -128,7 +129,7 @@ def run_action(args: argparse.Namespace) -> int:
             print(f"{what}: nothing to {what}")
         for r in reports:
             moved = r["sent"] if what == "push" else r["received"]
-            print(f"{r['project_id']}: {what} {moved} {json.dumps(r['outcomes'])}")
+            print(f"{printable(r['project_id'])}: {what} {moved} {json.dumps(r['outcomes'])}")
     return 0
 
 

@@ -151,7 +151,7 @@ def _print_reports(verb: str, reports: list[Report]) -> None:
     for report in reports:
         moved = report.sent if verb == "pushed" else report.received
         detail = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(report.outcomes.items()))
-        print(f"{report.project}: {verb} {moved}" + (f" ({detail})" if detail else ""))
+        print(f"{printable(report.project)}: {verb} {moved}" + (f" ({detail})" if detail else ""))
         # (Rows set aside are printed on stderr by cli.session.with_engine.)
     if not reports:
         print(f"nothing {verb}")
@@ -202,7 +202,7 @@ def run_status(args: argparse.Namespace) -> int:
         return 0
     for p in projects:
         print(
-            f"{p['project_id']}: last push {p['last_push'] or 'never'},"
+            f"{printable(p['project_id'])}: last push {p['last_push'] or 'never'},"
             f" last pull {p['last_pull'] or 'never'}, pushed {p['push_count']},"
             f" pulled {p['pull_count']}, pending {p['pending']}"
         )

@@ -80,7 +80,7 @@ def with_engine(home: Home, work: Callable[[SyncEngine], Awaitable[T]]) -> T:
         # the application changes them, so they are counted here.
         raise CommandError(str(exc) + _set_aside_note(set_aside)) from exc
     for project, obs_id, reason in set_aside:
-        print(f"{project}: row {obs_id} skipped: {printable(reason)}", file=sys.stderr)
+        print(f"{printable(project)}: row {obs_id} skipped: {printable(reason)}", file=sys.stderr)
     return result
 
 

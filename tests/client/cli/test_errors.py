@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from memento_syncd.cli.common import TRACEBACK_ENV, CommandError, run
+from memento_syncd.cli.common import TRACEBACK_ENV, CommandError, printable, run
 
 
 def _raising(exc: BaseException) -> int:
@@ -56,3 +56,23 @@ def test_the_traceback_variable_lets_the_error_through(monkeypatch: pytest.Monke
     monkeypatch.setenv(TRACEBACK_ENV, "1")
     with pytest.raises(KeyError, match="lost"):
         _run(KeyError("lost"))
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("plain", "plain"),
+        ("clear\x1b[2J", "clear\\x1b[2J"),
+        ("two\nlines\r", "two\\nlines\\r"),
+        ("c1\x85 del\x7f", "c1\\x85 del\\x7f"),
+        ("bidi \u202e and \u2067", "bidi \\u202e and \\u2067"),
+        ("sep\u2028", "sep\\u2028"),
+        ("日本\u3000語 👩\u200d💻 a\u00a0b", "日本\u3000語 👩\u200d💻 a\u00a0b"),
+    ],
+)
+def test_printable_escapes_what_drives_a_terminal_and_keeps_other_text(
+    text: str, shown: str
+) -> None:
+    """Controls, line separators and bidi overrides show escaped; CJK spaces, emoji
+    sequences and no-break spaces print as they are."""
+    assert printable(text) == shown
