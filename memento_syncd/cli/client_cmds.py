@@ -45,14 +45,22 @@ def run_login(args: argparse.Namespace) -> int:
         TOKEN_ENV,
         Home,
         TokenError,
+        check_new_token,
         save_token,
         update_sync_config,
     )
     from memento_syncd.client.transport import AuthRefused, Transport, TransportError
-    from memento_syncd.core.config import ConfigError
+    from memento_syncd.core.config import ConfigError, server_url_problem
 
     home = Home.from_env()
     url = args.server.rstrip("/")
+    problem = server_url_problem(args.server)
+    if problem is not None:  # said of the option, before the server is asked anything
+        raise CommandError(f"--server {json.dumps(args.server, ensure_ascii=False)}: {problem}")
+    try:
+        check_new_token(args.token)
+    except TokenError as exc:
+        raise CommandError(str(exc)) from exc
     warning = None
     if not args.no_check:
 
@@ -113,7 +121,10 @@ def run_conflicts_list(args: argparse.Namespace) -> int:
     for item in items:
         if args.history:
             print(f"{item['id']}: {item['sync_id']} ({item['strategy']}, {item['at']})")
-            print(f"    kept: {item['kept']['title']!r}  lost: {item['lost']['title']!r}")
+            for side in ("kept", "lost"):
+                version = item[side]
+                print(f"    {side:>6}: {version['title']!r} updated {version['updated_at']}")
+                print(f"            {version['content'][:200]!r}")
             continue
         where = f"{printable(item['project'])} ({printable(item['sync_id'])})"
         print(f"{item['id']}: row {item['local_id']} in {where}")

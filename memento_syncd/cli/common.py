@@ -9,7 +9,7 @@ import re
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 # A reader that went away (``... | head``) stops a command as SIGPIPE stops a Unix tool.
 EXIT_BROKEN_PIPE = 128 + 13
@@ -30,12 +30,31 @@ def printable(text: str) -> str:
     return _UNSAFE.sub(lambda m: repr(m[0])[1:-1], text)
 
 
+_LEAF = "_memento_parser"  # where parse_known_args notes which parser parsed last
+
+
+class _Commands(argparse._SubParsersAction):  # type: ignore[type-arg]  # argparse's own hook
+    """Subcommands whose ``--help`` starts with the one-line help the parent lists."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        """``add_parser``, with ``help`` as the description when none is given."""
+        said = kwargs.get("help")
+        if isinstance(said, str) and said and kwargs.get("description") is None:
+            kwargs["description"] = said[0].upper() + said[1:] + "."
+        parser: argparse.ArgumentParser = super().add_parser(name, **kwargs)
+        return parser
+
+
 class OneLineParser(argparse.ArgumentParser):
     """An argument parser whose errors are one line on stderr (exit 2), naming --help.
 
     argparse's own print a usage block first; every other error of the commands is
     one line, and scripts read the last line.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", "parsers", _Commands)
 
     def error(self, message: str) -> NoReturn:
         """Print ``prog: error: message`` and exit 2."""
@@ -52,7 +71,21 @@ class OneLineParser(argparse.ArgumentParser):
             except UnicodeEncodeError:
                 shown = repr(arg.encode("utf-8", "surrogateescape"))[1:]
                 self.error(f"argument {n} ({shown}) is not valid UTF-8 text; pass it as UTF-8")
-        return super().parse_known_args(args, namespace)
+        parsed, extras = super().parse_known_args(args, namespace)
+        if not hasattr(parsed, _LEAF):  # the innermost (sub)command's parser returns first
+            setattr(parsed, _LEAF, self)
+        return parsed, extras
+
+    def parse_args(  # type: ignore[override]  # (typeshed overloads on namespace)
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        """As argparse's, but arguments left over are named by the subcommand that was
+        given them, so the error points at that subcommand's ``--help``."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        leaf = vars(parsed).pop(_LEAF, self)
+        if extras:
+            leaf.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
 
 
 class CommandError(Exception):

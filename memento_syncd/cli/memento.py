@@ -21,16 +21,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     save = commands.add_parser("save", help="save an observation in the local database")
-    save.add_argument("--project", required=True)
+    save.add_argument("--project", required=True, help="the project it belongs to")
     save.add_argument("--type", required=True, help="decision, bugfix, pattern, note, ...")
-    save.add_argument("--title", required=True)
-    save.add_argument("--content", required=True)
-    save.add_argument("--topic-key", default=None)
-    save.add_argument("--scope", default="project", choices=["project", "personal"])
+    save.add_argument("--title", required=True, help="a short title")
+    save.add_argument("--content", required=True, help="the text")
+    save.add_argument("--topic-key", default=None, help="e.g. architecture/auth-model")
+    save.add_argument("--scope", default="project", choices=["project", "personal"],
+                      help="project: the team sees it (default); personal: only you")  # fmt: skip
     save.set_defaults(handler=run_save)
 
     listing = commands.add_parser("list", help="list live observations")
-    listing.add_argument("--project")
+    listing.add_argument("--project", help="only this project")
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.add_argument("--all", action="store_true", help="include deleted observations")
     listing.set_defaults(handler=run_list)
@@ -47,10 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
         " beginning and the next push sends every observation of it again (after a move"
         " to another team or server)",
     )
-    reset.add_argument("--project", required=True)
+    reset.add_argument("--project", required=True, help="the project to start over")
     reset.set_defaults(handler=run_reset)
     status = actions.add_parser("status", help="per-project cursors and counts")
-    status.add_argument("--project")
+    status.add_argument("--project", help="only this project")
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(handler=run_status)
     return parser

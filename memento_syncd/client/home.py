@@ -224,8 +224,13 @@ def load_token(home: Home, environ: Mapping[str, str] | None = None) -> str:
     return _check_token(text.strip(), f"token file {path}")
 
 
+def check_new_token(token: str) -> str:
+    """``token`` (stripped) if it is shaped like a token, else ``TokenError`` (for login)."""
+    return _check_token(token.strip(), "the token", "pass the token printed by 'create-token'")
+
+
 def save_token(home: Home, token: str) -> None:
     """Store the token in its file, mode 0600 from the first byte; creates the home (0700)."""
-    _check_token(token.strip(), "the token", "pass the token printed by 'create-token'")
+    check_new_token(token)
     home.root.mkdir(mode=0o700, parents=True, exist_ok=True)
     _atomic_write(home.token_file, (token.strip() + "\n").encode("ascii"), 0o600)

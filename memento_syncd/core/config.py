@@ -217,6 +217,15 @@ def parse_config(text: str, path: str) -> SyncConfig:
     return _Parser(path).sync(document["sync"])
 
 
+def server_url_problem(value: str) -> str | None:
+    """Why ``value`` cannot be ``sync.server_url`` (None if it can): for a command line."""
+    try:
+        _Parser("").url(value, "sync.server_url")
+    except ConfigError as exc:
+        return exc.message
+    return None
+
+
 class _Parser:
     """Field checkers bound to a file name, so each error can name the file."""
 

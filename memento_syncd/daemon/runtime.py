@@ -471,7 +471,10 @@ def _has_pending(conn: Any) -> bool:
 
 def _idle_reason(config: SyncConfig) -> str:
     if config.server_url and config.enabled is False:
-        return "sync is disabled (sync.enabled is false in config.json)"
+        return (
+            "sync is disabled (sync.enabled is false in config.json): set it to true, or run"
+            " 'memento-syncd login --server URL --token TOKEN'"
+        )
     return "no sync server configured: run 'memento-syncd login --server URL --token TOKEN'"
 
 

@@ -570,6 +570,64 @@ def test_a_bad_argument_is_one_line_naming_help(
     assert "--help" in line
 
 
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        ((MEMENTO, "sync", "push", "extra"), "memento sync push"),
+        ((MEMENTO, "list", "x", "y"), "memento list"),
+        ((SYNCD, "conflicts", "list", "--bogus"), "memento-syncd conflicts list"),
+    ],
+)
+def test_a_leftover_argument_names_its_subcommands_help(
+    make_device: DeviceFactory, argv: tuple[str, ...], named: str
+) -> None:
+    """An argument no option takes is reported by the subcommand given it, pointing at
+    that subcommand's --help (not the top-level one)."""
+    exe, *args = argv
+    result = run_command(exe, tuple(args), make_device("A").env)
+    assert result.returncode == 2
+    line = one_line_error(result)
+    assert line.startswith(f"{named}: error: unrecognized arguments: "), line
+    assert line.endswith(f"(see '{named} --help')"), line
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        ((SYNCD, "server", "serve"), "Run the sync server in the foreground."),
+        ((MEMENTO, "sync", "push"), "Push local changes."),
+    ],
+)
+def test_a_subcommands_help_starts_with_what_it_does(
+    make_device: DeviceFactory, argv: tuple[str, ...], said: str
+) -> None:
+    """A subcommand's --help says what it does under its usage, as its parent lists it."""
+    exe, *args = argv
+    out = make_device("A").ok(run_command(exe, (*args, "--help"), make_device("B").env))
+    assert said in out
+
+
+@pytest.mark.parametrize(
+    ("server", "token", "said"),
+    [
+        ("ftp://x", "msd_a_b", '--server "ftp://x": must be an http:// or https:// URL'),
+        ("CLOSED", "", "the token is empty"),
+    ],
+)
+def test_login_refuses_a_bad_server_or_token_before_asking_any_server(
+    make_device: DeviceFactory, server: str, token: str, said: str
+) -> None:
+    """login names a malformed --server or an empty --token in one line without
+    contacting a server (a closed port would otherwise be tried), and saves nothing."""
+    device = make_device("A")
+    url = closed_port_url() if server == "CLOSED" else server
+    line = one_line_error(device.syncd("login", "--server", url, "--token", token))
+    assert said in line, line
+    assert "could not" not in line
+    assert not device.config.exists()
+    assert not device.token_file.exists()
+
+
 def _insert_bad_row(device: Device) -> int:
     """A row whose timestamps the server would refuse, written with plain SQL."""
     conn = sqlite3.connect(device.home / "memento.db", isolation_level=None, timeout=5)

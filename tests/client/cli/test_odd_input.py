@@ -207,6 +207,9 @@ def test_a_pulled_edit_never_overwrites_a_row_that_cannot_sync(
     assert [(e["strategy"], e["lost"]["content"]) for e in settled] == [
         ("unsyncable_local", "edited on b")
     ]
+    shown = a.ok(a.syncd("conflicts", "list", "--history"))  # both texts, not titles alone
+    assert "'edited on b'" in shown
+    assert "'a\\udcffb'" in shown
     a.ok(a.syncd("conflicts", "restore", str(settled[0]["id"])))
     a.push()
     b.pull()
