@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from memento_syncd.core.hashing import content_hash
 
 SCOPES = ("project", "personal")
 
@@ -52,6 +54,9 @@ class StoredObservation:
     author: str
     writer: str
     based_on: int | None
+    # Sent to a member who is not its owner as a withdrawal (``withdrawn``): the owner
+    # made this once shared observation personal.
+    withdrawn: bool = False
 
 
 def same_content(a: Observation, b: Observation) -> bool:
@@ -65,3 +70,12 @@ def same_content(a: Observation, b: Observation) -> bool:
         and a.scope == b.scope
         and (a.deleted_at is None) == (b.deleted_at is None)
     )
+
+
+def withdrawn(obs: Observation) -> Observation:
+    """What a teammate gets of a shared observation its owner has made personal: a
+    tombstone without title, content or topic_key (they are the owner's alone now)."""
+    return replace(
+        obs, title="", content="", topic_key=None, content_hash=content_hash(""),
+        deleted_at=obs.deleted_at or obs.updated_at,
+    )  # fmt: skip

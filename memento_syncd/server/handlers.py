@@ -41,6 +41,8 @@ def stored_to_wire(item: StoredObservation) -> dict[str, Any]:
     wire = observation_to_wire(item.observation)
     wire["version"] = item.version
     wire["author"] = item.author
+    if item.withdrawn:  # (only then: the answers of every other observation stay as they were)
+        wire["withdrawn"] = True
     return wire
 
 

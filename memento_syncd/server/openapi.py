@@ -53,6 +53,11 @@ def _schemas(limits: Limits) -> dict[str, Any]:
                 "deleted_at": _NULLABLE_TS,
                 "version": {"type": "integer", "minimum": 1},
                 "author": {"type": "string", "description": "member who created it"},
+                "withdrawn": {
+                    "type": "boolean",
+                    "description": "present (true) when its owner made this once shared"
+                    " observation personal: a tombstone without its text",
+                },
             },
         },
         "PushedObservation": {

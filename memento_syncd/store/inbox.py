@@ -16,7 +16,7 @@ from typing import Any
 
 from memento_syncd.core.errors import InvalidInput
 from memento_syncd.core.observation import Observation
-from memento_syncd.store import rows, twins
+from memento_syncd.store import rows, twins, withdraw
 from memento_syncd.store.db import applying, write
 from memento_syncd.store.index import Probe, SimilarityIndex
 from memento_syncd.store.settle import (
@@ -60,6 +60,7 @@ def apply_page(
     stays free at least that long after each slice but the last.
     """
     parsed = [_parse(item) for item in items]
+    withdrawn = [item.get("withdrawn") is True for item in items]
     outcomes: Counter[str] = Counter()
     position = 0
     committed: float | None = None
@@ -75,7 +76,11 @@ def apply_page(
                 # process forgot the index, say: store.reset) wait for the next slices.
                 ctx.index.refresh_dirty(limit=500, seconds=slice_seconds)
                 for probe in probes:  # the observations looked up; then the lock is let go
-                    outcomes[_apply_parsed(conn, ctx, parsed[position], probe)] += 1
+                    entry = parsed[position]
+                    if entry is not None and withdrawn[position]:
+                        outcomes[withdraw.apply(conn, ctx, *entry)] += 1
+                    else:
+                        outcomes[_apply_parsed(conn, ctx, entry, probe)] += 1
                     position += 1
                     if time.monotonic() - started >= slice_seconds:
                         break

@@ -254,6 +254,29 @@ def join(conn: sqlite3.Connection, ctx: Context, obs_id: int, probe: Probe | Non
     return True
 
 
+def leave_fold(conn: sqlite3.Connection, ctx: Context, sync_id: str, obs_id: int) -> None:
+    """Identity ``sync_id`` leaves the fold of row ``obs_id`` without deleting anything
+    (a withdrawal, ``store.withdraw``): the row shows the fold of those left."""
+    conn.execute("DELETE FROM sync_aliases WHERE sync_id = ?", (sync_id,))
+    conn.execute("DELETE FROM sync_folded WHERE sync_id = ?", (sync_id,))
+    if _members(conn, obs_id):
+        regroup(conn, ctx, obs_id)
+        return
+    own = _own(conn, obs_id, ctx.now)
+    if own is not None and own.deleted_at is None:
+        _show(conn, ctx, obs_id, fold(own, []))
+
+
+def release_members(conn: sqlite3.Connection, ctx: Context, obs_id: int) -> None:
+    """Every live twin folded into row ``obs_id`` gets a row of its own again (placed as
+    any, ``join``), and the row keeps no alias: its own identity was withdrawn."""
+    for member in _members(conn, obs_id):
+        if member.latest is not None and member.latest.deleted_at is None:
+            _split(conn, ctx, member, gone=None)
+        else:
+            conn.execute("DELETE FROM sync_aliases WHERE sync_id = ?", (member.sync_id,))
+
+
 def _members(conn: sqlite3.Connection, obs_id: int) -> list[_Member]:
     found = conn.execute(
         "SELECT sync_id, server_version, latest FROM sync_aliases WHERE obs_id = ?", (obs_id,)

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+from pathlib import Path
+
+from memento_syncd.core.hashing import content_hash
+from memento_syncd.server.storage.sqlite import SQLiteStore
+from memento_syncd.server.storage.sqlite_schema import MIGRATIONS
 from tests.conftest import Api, obs
 
 
@@ -57,6 +64,39 @@ async def test_a_teammate_cannot_make_a_shared_observation_personal(api: Api) ->
     await api.push(alice, "p", [obs("t")])
     reply = await api.push(bob, "p", [obs("t", scope="personal", base_version=1)])
     assert reply.status == 403
+
+
+async def test_a_shared_observation_made_personal_reaches_teammates_as_a_withdrawal(
+    api: Api,
+) -> None:
+    """When its owner makes a shared observation personal, a teammate's next pull gets it
+    as a tombstone with no title, content or topic_key (never the personal text), the
+    owner still gets it whole, and sharing it again brings it back to the teammate."""
+    alice = await api.token("acme", "alice")
+    bob = await api.token("acme", "bob")
+    await api.push(alice, "p", [obs("s", content="for the team", topic_key="k")])
+    _, bobs_cursor = await api.pull_all(bob, "p")
+    made_personal = obs("s", content="mine alone now", scope="personal", base_version=1)
+    assert (await api.push(alice, "p", [made_personal])).status == 200
+    reply = await api.pull(bob, "p", bobs_cursor)
+    (withdrawal,) = reply.body["observations"]
+    assert "mine alone now" not in json.dumps(reply.body)
+    assert (withdrawal["sync_id"], withdrawal["scope"], withdrawal["version"]) == (
+        "s",
+        "personal",
+        2,
+    )
+    assert (withdrawal["title"], withdrawal["content"], withdrawal["topic_key"]) == ("", "", None)
+    assert withdrawal["content_hash"] == content_hash("")
+    assert withdrawal["deleted_at"] == withdrawal["updated_at"]
+    assert withdrawal["withdrawn"] is True
+    rows, _ = await api.pull_all(alice, "p")
+    assert [(o["content"], o["deleted_at"]) for o in rows] == [("mine alone now", None)]
+    assert "withdrawn" not in rows[0]
+    shared_again = obs("s", content="back to the team", scope="project", base_version=2)
+    await api.push(alice, "p", [shared_again])
+    rows, _ = await api.pull_all(bob, "p")
+    assert [(o["content"], o["deleted_at"]) for o in rows] == [("back to the team", None)]
 
 
 async def test_teammate_may_edit_a_shared_observation(api: Api) -> None:
@@ -118,3 +158,29 @@ async def test_projects_lists_the_teams_visible_projects(api: Api) -> None:
     mine = await api.call("/api/sync/projects", alice, method="GET")
     assert mine.body == {"projects": ["diary", "web"]}
     assert (await api.call("/api/sync/projects", None, method="GET")).status == 401
+
+
+async def test_a_database_of_the_first_schema_learns_which_rows_were_shared(
+    tmp_path: Path,
+) -> None:
+    """Opening a database written before the ``shared`` column marks its project-scope
+    rows as shared and its personal ones as not (their past cannot be known)."""
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as conn:
+        for statement in MIGRATIONS[0]:
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 1")
+        for sync_id, scope in (("team-note", "project"), ("own-note", "personal")):
+            conn.execute(
+                "INSERT INTO observations VALUES (1, ?, 'p', 'note', 't', 'c', NULL, ?, ?,"
+                " '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z', NULL, 1, 1, 1, 'w', NULL)",
+                (sync_id, scope, content_hash("c")),
+            )
+    store = SQLiteStore(db)
+    await store.open()
+    await store.close()
+    with sqlite3.connect(db) as conn:
+        flags = dict(conn.execute("SELECT sync_id, shared FROM observations").fetchall())
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    assert flags == {"team-note": 1, "own-note": 0}
+    assert version == len(MIGRATIONS)

@@ -7,12 +7,13 @@ import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-from memento_syncd.core.observation import Observation, StoredObservation
+from memento_syncd.core.observation import Observation, StoredObservation, withdrawn
 from memento_syncd.core.planning import Pusher, Write, plan_push
 from memento_syncd.core.wire import PushRequest, utf8_size
 from memento_syncd.server import tokens
@@ -35,15 +36,27 @@ _OBS_COLUMNS = (
 _INSERT = (
     "INSERT INTO observations (team_id, sync_id, project, type, title, content, topic_key,"
     " scope, content_hash, created_at, updated_at, deleted_at, version, seq, owner_member_id,"
-    " writer, based_on) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " writer, based_on, shared) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?, ?8 = 'project')"
 )
 _UPDATE = (
     "UPDATE observations SET project=?, type=?, title=?, content=?, topic_key=?, scope=?,"
     " content_hash=?, created_at=?, updated_at=?, deleted_at=?, version=?, seq=?, writer=?,"
-    " based_on=? WHERE team_id=? AND sync_id=?"
+    " based_on=?, shared = max(shared, ?6 = 'project') WHERE team_id=? AND sync_id=?"
 )
+# What a member may pull: the team's shared observations, their own personal ones, and
+# (as withdrawals, see ``_visible``) those once shared and made personal since.
+_SEEN_BY = "(o.scope = 'project' OR o.owner_member_id = ? OR o.shared = 1)"
 _BUSY_TIMEOUT_MS = 10_000
 _READERS = 2
+
+
+def _visible(stored: StoredObservation, who: Principal) -> StoredObservation:
+    """``stored`` as ``who`` may see it: another member's personal observation (once
+    shared) only as a withdrawal, so the copies teammates hold are deleted too."""
+    obs = stored.observation
+    if obs.scope == "project" or stored.owner_member_id == who.member_id:
+        return stored
+    return replace(stored, observation=withdrawn(obs), withdrawn=True)
 
 
 def _row_to_stored(row: Sequence[Any]) -> StoredObservation:
@@ -295,8 +308,8 @@ class SQLiteStore:
         """Skip past this push's own writes (sequence ``own[0]+1..own[1]``) but nobody else's."""
         first, last = own
         query = (
-            "SELECT min(seq) FROM observations WHERE team_id = ? AND project = ? AND seq > ?"
-            " AND (seq <= ? OR seq > ?) AND (scope = 'project' OR owner_member_id = ?)"
+            "SELECT min(seq) FROM observations o WHERE team_id = ? AND project = ?"  # noqa: S608 - a constant clause
+            f" AND seq > ? AND (seq <= ? OR seq > ?) AND {_SEEN_BY}"
         )
         args = (who.team_id, project, after, first, last, who.member_id)
         async with db.execute(query, args) as cur:
@@ -316,8 +329,7 @@ class SQLiteStore:
         query = (
             f"SELECT {_OBS_COLUMNS}, o.seq FROM observations o"  # noqa: S608 - constant columns
             " JOIN members m ON m.id = o.owner_member_id"
-            " WHERE o.team_id = ? AND o.project = ? AND o.seq > ?"
-            " AND (o.scope = 'project' OR o.owner_member_id = ?)"
+            f" WHERE o.team_id = ? AND o.project = ? AND o.seq > ? AND {_SEEN_BY}"
             " ORDER BY o.seq LIMIT ?"
         )
         args = (who.team_id, project, after_seq, who.member_id, limit + 1)
@@ -333,7 +345,8 @@ class SQLiteStore:
                     page.append(row)
                     size += utf8_size(row[3], row[4])
         last_seq = int(page[-1][16]) if page else after_seq
-        return PullPage(tuple(_row_to_stored(r) for r in page), last_seq, has_more)
+        items = tuple(_visible(_row_to_stored(r), who) for r in page)
+        return PullPage(items, last_seq, has_more)
 
 
 def _fields(obs: Observation) -> tuple[Any, ...]:

@@ -42,4 +42,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE UNIQUE INDEX observations_identity ON observations (team_id, sync_id)",
         "CREATE INDEX observations_feed ON observations (team_id, project, seq)",
     ),
+    (
+        # Whether the observation was ever shared (scope project): once its owner makes it
+        # personal, teammates' pulls get it as a withdrawal, without its text (sqlite.py).
+        # Rows personal before this migration cannot tell; those shared now can.
+        "ALTER TABLE observations ADD COLUMN shared INTEGER NOT NULL DEFAULT 0",
+        "UPDATE observations SET shared = 1 WHERE scope = 'project'",
+    ),
 )
