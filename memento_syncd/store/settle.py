@@ -97,7 +97,7 @@ def settle(
     index, strategy, now, sync_id = ctx.index, ctx.strategy, ctx.now, remote.sync_id
     local = current(conn, obs_id, sync_id, now)
     if local is None and (raw := rows.read_row(conn, obs_id)) is not None:
-        return keep_unsyncable(conn, ctx, obs_id, raw, remote, version)
+        return _keep_unsyncable(conn, ctx, obs_id, raw, remote, version)
     if local is None or same_record(local, remote):
         store_remote(conn, index, obs_id, remote, version)
         conn.execute("DELETE FROM sync_changes WHERE obs_id = ?", (obs_id,))
@@ -119,7 +119,7 @@ def settle(
     return "local"
 
 
-def keep_unsyncable(  # noqa: PLR0917 - settle's arguments and the row it read
+def _keep_unsyncable(  # noqa: PLR0917 - settle's arguments and the row it read
     conn: sqlite3.Connection,
     ctx: Context,
     obs_id: int,

@@ -258,7 +258,17 @@ def leave_fold(conn: sqlite3.Connection, ctx: Context, sync_id: str, obs_id: int
     """Identity ``sync_id`` leaves the fold of row ``obs_id`` without deleting anything
     (a withdrawal, ``store.withdraw``): the row shows the fold of those left."""
     conn.execute("DELETE FROM sync_aliases WHERE sync_id = ?", (sync_id,))
+    hidden = conn.execute(
+        "SELECT obs_id, hidden_at FROM sync_folded WHERE sync_id = ?", (sync_id,)
+    ).fetchone()
     conn.execute("DELETE FROM sync_folded WHERE sync_id = ?", (sync_id,))
+    if hidden is not None and pending(conn, hidden[0]):
+        # The application wrote to the row it was hidden in: that write comes back to
+        # life as a new observation of its own (the push would have unfolded it).
+        conn.execute(
+            "UPDATE observations SET deleted_at = NULL WHERE id = ? AND deleted_at = ?", hidden
+        )
+        conn.execute("INSERT OR IGNORE INTO sync_dirty (obs_id) VALUES (?)", (hidden[0],))
     if _members(conn, obs_id):
         regroup(conn, ctx, obs_id)
         return

@@ -4,25 +4,19 @@ pull brings it (flagged ``withdrawn``: a tombstone without title, content or top
 It is not the team deleting a note. The device deletes its copy and pushes nothing:
 the identity is the owner's alone now, and the server would refuse a push of it. A fold
 it belonged to keeps its other members; they are not deleted with it, as a deleted fold
-would delete them. A local edit of it is kept in the history (``conflicts list
---history``, strategy ``withdrawn``) instead of going into a push the server refuses.
-Everything runs inside the caller's transaction, with capture off.
+would delete them. A row holding the teammate's own writing (an edit not pushed yet)
+keeps it, under a new identity: pushed as a new observation, not into a refusal. A
+teammate's deletion of it stands for the fold it showed. Everything runs inside the
+caller's transaction, with capture off.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-from memento_syncd.core.conflicts import same_record
 from memento_syncd.core.observation import Observation
 from memento_syncd.store import rows, twins
-from memento_syncd.store.settle import (
-    Context,
-    current,
-    keep_unsyncable,
-    remember_loss,
-    store_remote,
-)
+from memento_syncd.store.settle import Context, current, store_remote
 
 
 def apply(conn: sqlite3.Connection, ctx: Context, remote: Observation, version: int) -> str:
@@ -43,19 +37,35 @@ def apply(conn: sqlite3.Connection, ctx: Context, remote: Observation, version: 
     obs_id, seen = int(known[0]), known[1]
     if seen is not None and version <= seen:
         return "already_had"
-    local = current(conn, obs_id, remote.sync_id, ctx.now)
-    if local is None and (raw := rows.read_row(conn, obs_id)) is not None:
-        keep_unsyncable(conn, ctx, obs_id, raw, remote, version)  # its bytes stay
-        return "withdrawn"
-    if local is not None and twins.pending(conn, obs_id) and not same_record(local, remote):
-        remember_loss(conn, obs_id, remote.sync_id, "withdrawn", remote, local, ctx.now)
-    conn.execute("DELETE FROM sync_changes WHERE obs_id = ?", (obs_id,))
     conn.execute(
         "UPDATE sync_conflicts SET resolved_at = ?, resolution = 'withdrawn'"
         " WHERE obs_id = ? AND resolved_at IS NULL",
         (ctx.now, obs_id),
     )
+    local = current(conn, obs_id, remote.sync_id, ctx.now)
+    readable = local is not None or rows.read_row(conn, obs_id) is None
+    if twins.pending(conn, obs_id) and local is not None and local.deleted_at is not None:
+        # The teammate deleted it (and so the fold it shows): that stands for the others.
+        conn.execute("DELETE FROM sync_changes WHERE obs_id = ?", (obs_id,))
+        obs_id = store_remote(conn, ctx.index, obs_id, remote, version)
+        twins.regroup(conn, ctx, obs_id)  # its members deleted under their own identities
+        return "withdrawn"
+    if twins.pending(conn, obs_id) or not readable:
+        _fork(conn, ctx, obs_id, readable)
+        return "withdrawn_kept_copy"
     obs_id = store_remote(conn, ctx.index, obs_id, remote, version)
     # Only now, the row deleted and out of the index: its twins are not folded back into it.
     twins.release_members(conn, ctx, obs_id)
     return "withdrawn"
+
+
+def _fork(conn: sqlite3.Connection, ctx: Context, obs_id: int, readable: bool) -> None:
+    """The row holds the teammate's own writing (an edit not pushed yet, or bytes that
+    cannot sync yet): it stays as it is, and gives up the withdrawn identity, so that it
+    is pushed as a new observation (a copy, not a loss; the server would refuse it under
+    the owner's identity)."""
+    conn.execute("DELETE FROM sync_objects WHERE obs_id = ?", (obs_id,))
+    conn.execute("INSERT INTO sync_changes (obs_id) VALUES (?)", (obs_id,))
+    if readable:  # set aside for the old identity only (refused): the copy may sync
+        conn.execute("DELETE FROM sync_skipped WHERE obs_id = ?", (obs_id,))
+    twins.regroup(conn, ctx, obs_id)

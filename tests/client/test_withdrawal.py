@@ -1,15 +1,19 @@
 """A shared note its owner makes personal is withdrawn from teammates' devices: their copy
 is deleted, nothing is pushed for it, a fold it was in keeps its other members, and a
-teammate's own edit of it is kept in the history."""
+teammate's own writing in it goes on as a new observation."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from tests.client.devices import Device
+
+TEXT = (
+    "we keep agent memory in sqlite with wal so every device writes while sync reads"
+    " and nobody waits for locks at all"
+)
 
 
 async def _shared_note(make_device: Any, **bob_settings: Any) -> tuple[Device, Device, int]:
@@ -20,11 +24,6 @@ async def _shared_note(make_device: Any, **bob_settings: Any) -> tuple[Device, D
     await laptop.push()
     await bob.pull()
     return laptop, bob, note
-
-
-def _history(device: Device) -> list[tuple[str, dict[str, Any]]]:
-    found = device.app.execute("SELECT strategy, lost FROM sync_history ORDER BY id")
-    return [(strategy, json.loads(lost)) for strategy, lost in found]
 
 
 async def test_a_note_made_personal_leaves_teammates_devices(make_device: Any) -> None:
@@ -91,28 +90,126 @@ async def test_a_withdrawn_note_leaves_a_fold_and_the_teammates_twin_stays(
 
 @pytest.mark.parametrize("strategy", ["last_write_wins", "merge", "manual"])
 @pytest.mark.parametrize("push_first", [True, False], ids=["push-first", "pull-first"])
-async def test_a_teammates_newer_edit_of_a_withdrawn_note_goes_to_the_history(
+async def test_a_teammates_edit_of_a_withdrawn_note_goes_on_as_a_copy(
     make_device: Any, strategy: str, push_first: bool
 ) -> None:
     """Bob edits Alice's note after she made it personal, under every strategy, pushing
-    first (refused: 403) or pulling first: his copy ends deleted, his edit in the history
-    (strategy withdrawn), with no open conflict, nothing pending and nothing set aside."""
+    first (refused: 403) or pulling first: his edit stays live and is pushed as a new
+    observation of his, reaching his other devices and the team, with no open conflict,
+    nothing pending and nothing set aside; Alice's personal note stays hers alone."""
     laptop, bob, note = await _shared_note(make_device, conflict_strategy=strategy)
+    carol = await make_device("carol", member="carol")
     laptop.edit(note, scope="personal", content="mine now", at="2030-01-01T00:00:00Z")
     await laptop.push()
     bob.edit(bob.find("plan"), content="bob's addition", at="2031-01-01T00:00:00Z")
     if push_first:
         await bob.push()
-    await bob.pull()
-    await bob.sync()
-    assert bob.live() == []
+    for device in (bob, bob, carol, laptop):
+        await device.sync()
+    assert [(r[2], r[3], r[5]) for r in bob.live()] == [("plan", "bob's addition", "project")]
     assert bob.pending() == 0
-    assert [(s, lost["content"]) for s, lost in _history(bob)] == [("withdrawn", "bob's addition")]
     still = "SELECT (SELECT count(*) FROM sync_conflicts WHERE resolved_at IS NULL),"
     still += " (SELECT count(*) FROM sync_skipped)"
     assert bob.app.execute(still).fetchone() == (0, 0)
+    phone = await make_device("bob-phone", member="bob")
+    await phone.pull()
+    assert phone.live() == carol.live() == bob.live()
     rows, _ = await _server_rows(laptop)
-    assert [(r["content"], r["scope"]) for r in rows] == [("mine now", "personal")]
+    mine = [(r["content"], r["scope"], r["author"]) for r in rows if r["deleted_at"] is None]
+    assert sorted(mine) == [("bob's addition", "project", "bob"), ("mine now", "personal", "alice")]
+
+
+async def _bob_folds_alices_note(make_device: Any) -> tuple[Device, Device, Device, int]:
+    """Alice's note is the own identity of a fold on Bob's device, with Bob's own twin."""
+    laptop = await make_device("laptop", member="alice")
+    bob = await make_device("bob", member="bob")
+    carol = await make_device("carol", member="carol")
+    note = laptop.save(title="plan", content=TEXT)
+    await laptop.push()
+    await bob.pull()
+    bob.save(title="plan", content=TEXT + " today")
+    await bob.push()
+    await bob.pull()
+    await carol.pull()
+    assert len(bob.live()) == 1
+    return laptop, bob, carol, note
+
+
+@pytest.mark.parametrize("push_first", [True, False], ids=["push-first", "pull-first"])
+@pytest.mark.parametrize("how", ["soft", "hard"])
+async def test_a_teammates_deletion_of_the_fold_stands_for_its_members(
+    make_device: Any, push_first: bool, how: str
+) -> None:
+    """Bob deletes (soft or outright) the row showing his twin folded with Alice's note
+    as she withdraws hers: the deletion stands, his twin is deleted everywhere too, as
+    deleting a fold does; nothing comes back."""
+    laptop, bob, carol, note = await _bob_folds_alices_note(make_device)
+    row = bob.find("plan")
+    laptop.edit(note, scope="personal")
+    await laptop.push()
+    if how == "soft":
+        bob.delete(row)
+    else:
+        bob.app.execute("DELETE FROM observations WHERE id = ?", (row,))
+    if push_first:
+        await bob.push()
+    for device in (bob, carol, bob, carol):
+        await device.sync()
+    assert bob.live() == carol.live() == []
+    assert bob.pending() == 0
+
+
+async def test_a_fold_row_set_aside_keeps_the_teammates_writing_as_a_copy(
+    make_device: Any,
+) -> None:
+    """Bob's fold row was set aside (the application wrote a bad timestamp) when Alice's
+    withdrawal came: once the application fixes it, Bob's text syncs as a new
+    observation, nothing stays set aside, and his devices and Carol's agree."""
+    laptop, bob, carol, note = await _bob_folds_alices_note(make_device)
+    row = bob.find("plan")
+    bob.edit(row, created_at="garbage")
+    await bob.push()
+    laptop.edit(note, scope="personal")
+    await laptop.push()
+    await bob.pull()
+    bob.edit(row, created_at=bob.stamp(), content=TEXT + " today, fixed by bob")
+    for device in (bob, carol, bob, carol):
+        await device.sync()
+    phone = await make_device("bob-phone", member="bob")
+    await phone.pull()
+    assert bob.app.execute("SELECT count(*) FROM sync_skipped").fetchone()[0] == 0
+    assert bob.live() == carol.live() == phone.live()
+    assert any("fixed by bob" in r[3] for r in bob.live())
+
+
+async def test_an_app_write_to_a_hidden_copy_of_a_withdrawn_note_lives_on(
+    make_device: Any,
+) -> None:
+    """Alice's note was folded into Bob's twin on his device (its own row hidden); Bob's
+    application then rewrote that hidden row, and Alice withdrew her note: the rewrite
+    comes back as a live observation of Bob's and syncs, not as a deleted one."""
+    laptop = await make_device("laptop", member="alice")
+    bob = await make_device("bob", member="bob")
+    bob.save(title="plan", content=TEXT + " today", at="2026-01-01T00:00:00Z")
+    await bob.push()
+    note = laptop.save(title="other", content="unrelated words", at="2026-01-02T00:00:00Z")
+    await laptop.push()
+    await bob.pull()
+    laptop.edit(note, title="plan", content=TEXT, at="2026-01-03T00:00:00Z")
+    await laptop.push()
+    await bob.pull()
+    (hidden,) = bob.app.execute("SELECT obs_id FROM sync_folded").fetchall()
+    assert len(bob.live()) == 1
+    bob.edit(hidden[0], content="the agent later rewrote this copy")
+    laptop.edit(note, scope="personal", content="secret words")
+    await laptop.push()
+    await bob.pull()
+    await bob.sync()
+    phone = await make_device("bob-phone", member="bob")
+    await phone.pull()
+    assert "the agent later rewrote this copy" in [r[3] for r in bob.live()]
+    assert phone.live() == bob.live()
+    assert "secret words" not in "\n".join(bob.app.iterdump())
 
 
 async def _server_rows(device: Device) -> tuple[list[dict[str, Any]], str]:
