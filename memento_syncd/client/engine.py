@@ -80,6 +80,7 @@ class SyncEngine:
     async def push(self, project: str | None = None) -> list[Report]:
         """Push every pending change (of ``project``, or of all projects)."""
         if not project:  # rows whose project itself cannot be named: set aside, told
+            await self.db.run(outbox.forget_gone)
             unnamed = await self.db.run(outbox.set_aside_unnamed)
             self._skipped(Report(UNNAMED_PROJECT), unnamed)
         projects = [project] if project else await self.db.run(outbox.pending_projects)

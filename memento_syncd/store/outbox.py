@@ -19,7 +19,7 @@ from memento_syncd.core.errors import InvalidInput
 from memento_syncd.core.observation import Observation
 from memento_syncd.core.wire import check_identifier, observation_to_wire, utf8_text
 from memento_syncd.store import rows
-from memento_syncd.store.db import applying, write
+from memento_syncd.store.db import write
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +91,27 @@ def set_aside_unnamed(conn: sqlite3.Connection) -> list[tuple[int, str]]:
                 set_aside(conn, obs_id, max_seq, reason)
                 skipped.append((obs_id, reason))
     return skipped
+
+
+# Changes of rows that are gone and were never synced (the application inserted and then
+# deleted them outright, or they were withdrawn): there is nothing to push for them.
+_GONE = """
+SELECT c.obs_id FROM sync_changes c
+LEFT JOIN observations o ON o.id = c.obs_id
+LEFT JOIN sync_objects so ON so.obs_id = c.obs_id
+WHERE o.id IS NULL AND so.base IS NULL
+"""
+
+
+def forget_gone(conn: sqlite3.Connection) -> int:
+    """Drop the changes of rows gone before any push (no project names them, so no push
+    would ever read them, and they would count as pending for good); how many rows."""
+    if conn.execute(_GONE + " LIMIT 1").fetchone() is None:
+        return 0  # the usual case: one read, nothing written
+    with write(conn):
+        gone = {row[0] for row in conn.execute(_GONE)}
+        conn.executemany("DELETE FROM sync_changes WHERE obs_id = ?", ((i,) for i in gone))
+    return len(gone)
 
 
 def _refusal(project: object) -> str:
@@ -241,7 +262,8 @@ def _unfold(conn: sqlite3.Connection, obs_id: int) -> tuple[str, int, str] | Non
     alias = conn.execute(
         "SELECT obs_id, server_version, latest FROM sync_aliases WHERE sync_id = ?", (sync_id,)
     ).fetchone()
-    if alias is None or alias[2] is None:
+    if alias is None or alias[2] is None:  # a copy: live, as the application wrote it
+        rows.unhide(conn, obs_id, hidden_at)
         return None
     fold_row, version, latest = alias
     conn.execute("DELETE FROM sync_aliases WHERE sync_id = ?", (sync_id,))
@@ -249,12 +271,7 @@ def _unfold(conn: sqlite3.Connection, obs_id: int) -> tuple[str, int, str] | Non
         "INSERT INTO sync_objects (obs_id, sync_id, server_version, base) VALUES (?, ?, ?, ?)",
         (obs_id, sync_id, version, latest),
     )
-    with applying(conn):
-        conn.execute(
-            "UPDATE observations SET deleted_at = NULL WHERE id = ? AND deleted_at = ?",
-            (obs_id, hidden_at),
-        )
-    conn.execute("INSERT OR IGNORE INTO sync_dirty (obs_id) VALUES (?)", (obs_id,))
+    rows.unhide(conn, obs_id, hidden_at)
     # The fold it left shows its other members again at the next pull (and this row is
     # checked for twins once pushed, as any).
     conn.execute("INSERT OR IGNORE INTO sync_rejoin (obs_id) VALUES (?)", (fold_row,))

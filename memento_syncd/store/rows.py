@@ -11,6 +11,7 @@ from memento_syncd.core.errors import InvalidInput
 from memento_syncd.core.limits import Limits
 from memento_syncd.core.observation import Observation
 from memento_syncd.core.wire import WIRE_FIELDS, observation_to_wire, parse_change
+from memento_syncd.store.db import applying
 from memento_syncd.store.schema import APP_COLUMNS
 
 _LIMITS = Limits()
@@ -89,3 +90,14 @@ def from_wire(data: dict[str, Any]) -> tuple[Observation, int]:
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidInput("observation", f"malformed observation from server: {exc}") from exc
     return change.observation, version
+
+
+def unhide(conn: sqlite3.Connection, obs_id: int, hidden_at: str) -> None:
+    """Bring a row a fold hid (``store.twins.join``) back to life, unless the application
+    deleted it itself; it is indexed again."""
+    with applying(conn):
+        conn.execute(
+            "UPDATE observations SET deleted_at = NULL WHERE id = ? AND deleted_at = ?",
+            (obs_id, hidden_at),
+        )
+    conn.execute("INSERT OR IGNORE INTO sync_dirty (obs_id) VALUES (?)", (obs_id,))

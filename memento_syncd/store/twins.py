@@ -265,16 +265,20 @@ def leave_fold(conn: sqlite3.Connection, ctx: Context, sync_id: str, obs_id: int
     if hidden is not None and pending(conn, hidden[0]):
         # The application wrote to the row it was hidden in: that write comes back to
         # life as a new observation of its own (the push would have unfolded it).
-        conn.execute(
-            "UPDATE observations SET deleted_at = NULL WHERE id = ? AND deleted_at = ?", hidden
-        )
-        conn.execute("INSERT OR IGNORE INTO sync_dirty (obs_id) VALUES (?)", (hidden[0],))
+        rows.unhide(conn, *hidden)
     if _members(conn, obs_id):
         regroup(conn, ctx, obs_id)
         return
     own = _own(conn, obs_id, ctx.now)
     if own is not None and own.deleted_at is None:
         _show(conn, ctx, obs_id, fold(own, []))
+
+
+def synced_view(conn: sqlite3.Connection, obs_id: int, own: Observation) -> Observation:
+    """What row ``obs_id`` shows untouched when its own identity's synced version is
+    ``own``: ``own`` folded with its live members' latest versions."""
+    live = [m.latest for m in _members(conn, obs_id) if m.latest and m.latest.deleted_at is None]
+    return fold(own, live) if live else own
 
 
 def release_members(conn: sqlite3.Connection, ctx: Context, obs_id: int) -> None:

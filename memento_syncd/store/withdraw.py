@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from memento_syncd.core.conflicts import same_record
 from memento_syncd.core.observation import Observation
 from memento_syncd.store import rows, twins
 from memento_syncd.store.settle import Context, current, store_remote
@@ -44,19 +45,35 @@ def apply(conn: sqlite3.Connection, ctx: Context, remote: Observation, version: 
     )
     local = current(conn, obs_id, remote.sync_id, ctx.now)
     readable = local is not None or rows.read_row(conn, obs_id) is None
-    if twins.pending(conn, obs_id) and local is not None and local.deleted_at is not None:
+    if local is not None and local.deleted_at is not None and twins.pending(conn, obs_id):
         # The teammate deleted it (and so the fold it shows): that stands for the others.
         conn.execute("DELETE FROM sync_changes WHERE obs_id = ?", (obs_id,))
         obs_id = store_remote(conn, ctx.index, obs_id, remote, version)
         twins.regroup(conn, ctx, obs_id)  # its members deleted under their own identities
-        return "withdrawn"
-    if twins.pending(conn, obs_id) or not readable:
+    elif not readable or _written(conn, obs_id, local):
         _fork(conn, ctx, obs_id, readable)
         return "withdrawn_kept_copy"
-    obs_id = store_remote(conn, ctx.index, obs_id, remote, version)
-    # Only now, the row deleted and out of the index: its twins are not folded back into it.
-    twins.release_members(conn, ctx, obs_id)
+    else:
+        conn.execute("DELETE FROM sync_changes WHERE obs_id = ?", (obs_id,))  # a touch, a reset
+        obs_id = store_remote(conn, ctx.index, obs_id, remote, version)
+        # Only now, the row deleted and out of the index: its twins are not folded back in.
+        twins.release_members(conn, ctx, obs_id)
+    # The identity is the owner's alone: this device keeps none of it, so nothing is ever
+    # pushed under it (the application purging the tombstone, say); another withdrawal of
+    # it is then news of nothing here, and a sharing again arrives as a new observation.
+    conn.execute("DELETE FROM sync_objects WHERE obs_id = ?", (obs_id,))
     return "withdrawn"
+
+
+def _written(conn: sqlite3.Connection, obs_id: int, local: Observation | None) -> bool:
+    """Whether the row holds writing of this device's that the server never had: not just
+    changes logged or a push refused (a write that changed nothing, ``sync reset``
+    queueing every row again), but content other than the last synced version's."""
+    if not twins.pending(conn, obs_id) or local is None:
+        return False
+    base = conn.execute("SELECT base FROM sync_objects WHERE obs_id = ?", (obs_id,)).fetchone()
+    synced = rows.decode(base[0]) if base is not None else None
+    return synced is None or not same_record(local, twins.synced_view(conn, obs_id, synced))
 
 
 def _fork(conn: sqlite3.Connection, ctx: Context, obs_id: int, readable: bool) -> None:

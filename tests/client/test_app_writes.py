@@ -93,3 +93,19 @@ async def test_a_backlog_of_rows_to_index_is_spread_over_the_slices(
     assert outcomes == {"inserted": 3}
     waiting = b.app.execute("SELECT count(*) FROM sync_dirty").fetchone()[0]
     assert waiting == 600 - 3  # one slice per observation, one row indexed in each
+
+
+async def test_a_row_deleted_outright_before_any_push_leaves_nothing_pending(
+    make_device: Any,
+) -> None:
+    """The application inserts a row and deletes it outright before it was ever pushed:
+    the next push drops its logged changes (nothing to send), so nothing stays pending
+    (it did for good: no project named it, so no push ever read it)."""
+    a = await make_device("A")
+    a.save(title="kept")
+    await a.push()
+    gone = a.save(title="short-lived")
+    a.app.execute("DELETE FROM observations WHERE id = ?", (gone,))
+    assert a.pending() == 1
+    await a.push()
+    assert a.pending() == 0

@@ -228,3 +228,84 @@ async def _server_rows(device: Device) -> tuple[list[dict[str, Any]], str]:
             cursor = page["cursor"]
             if not page["has_more"]:
                 return seen, cursor
+
+
+@pytest.mark.parametrize("how", ["no-op write", "reset, push first", "reset, pull first"])
+async def test_a_row_queued_without_writing_does_not_republish_a_withdrawn_note(
+    make_device: Any, how: str
+) -> None:
+    """A teammate's row logged as changed without new content (a write that changed
+    nothing, or ``sync reset`` queueing every row) is not taken for their own writing:
+    the withdrawal deletes it, and Alice's text does not come back as Bob's note."""
+    from memento_syncd.store.reseed import forget_server
+
+    laptop, bob, note = await _shared_note(make_device)
+    carol = await make_device("carol", member="carol")
+    await carol.pull()
+    if how == "no-op write":
+        bob.app.execute("UPDATE observations SET title = title WHERE id = ?", (bob.find("plan"),))
+    laptop.edit(note, scope="personal")
+    await laptop.push()
+    if how.startswith("reset"):
+        db = await bob.open_db()
+        try:
+            await db.run(forget_server, "p")
+        finally:
+            await db.close()
+    if how.endswith("push first"):
+        await bob.push()
+    for device in (bob, carol, bob, carol):
+        await device.sync()
+    assert bob.live() == carol.live() == []
+    assert bob.app.execute("SELECT count(*) FROM sync_skipped").fetchone()[0] == 0
+
+
+async def test_purging_a_withdrawn_tombstone_pushes_nothing(make_device: Any) -> None:
+    """Bob's application purges deleted rows after the withdrawal: nothing is pushed under
+    Alice's identity (it was refused, 403, and set aside for good), and her later edits
+    of her personal note leave Bob's device alone."""
+    laptop, bob, note = await _shared_note(make_device)
+    laptop.edit(note, scope="personal")
+    await laptop.push()
+    await bob.pull()
+    bob.app.execute("DELETE FROM observations WHERE deleted_at IS NOT NULL")
+    reports = await bob.push()
+    assert reports == [] or all(not r.skipped and r.sent == 0 for r in reports), reports
+    laptop.edit(note, content="alice edits her personal note again")
+    await laptop.push()
+    await bob.sync()
+    assert bob.app.execute("SELECT count(*) FROM observations").fetchone()[0] == 0
+    assert bob.app.execute("SELECT count(*) FROM sync_skipped").fetchone()[0] == 0
+    assert bob.pending() == 0
+
+
+@pytest.mark.parametrize("withdrawn", [True, False], ids=["withdrawn", "edited-away"])
+async def test_an_app_write_to_a_hidden_member_row_survives_the_fold_splitting(
+    make_device: Any, withdrawn: bool
+) -> None:
+    """Bob's own note was folded into Alice's (its row hidden) and Bob's application then
+    rewrote that hidden row; when the fold splits (Alice withdraws her note, or edits it
+    into something else), the rewrite comes back live and syncs (it was pushed as an
+    already deleted copy)."""
+    laptop = await make_device("laptop", member="alice")
+    bob = await make_device("bob", member="bob")
+    note = laptop.save(title="plan", content=TEXT)
+    await laptop.push()
+    await bob.pull()
+    mine = bob.save(title="plan", content=TEXT + " today")
+    await bob.push()
+    await bob.pull()
+    assert bob.app.execute("SELECT obs_id FROM sync_folded").fetchall() == [(mine,)]
+    bob.edit(mine, content="the agent rewrote its own hidden note")
+    if withdrawn:
+        laptop.edit(note, scope="personal")
+    else:
+        laptop.edit(note, content="something else entirely, no shared words")
+    await laptop.push()
+    await bob.pull()
+    for _ in range(3):
+        await bob.sync()
+    phone = await make_device("phone", member="bob")
+    await phone.pull()
+    assert "the agent rewrote its own hidden note" in [r[3] for r in bob.live()]
+    assert phone.live() == bob.live()
