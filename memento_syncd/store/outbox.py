@@ -93,13 +93,15 @@ def set_aside_unnamed(conn: sqlite3.Connection) -> list[tuple[int, str]]:
     return skipped
 
 
-# Changes of rows that are gone and were never synced (the application inserted and then
-# deleted them outright, or they were withdrawn): there is nothing to push for them.
+# Changes of rows that are gone and have no identity (the application inserted and then
+# deleted them outright before any push read them, or their identity was withdrawn):
+# there is nothing to push for them. A row with an identity but no base yet may be in a
+# push whose answer has not come: its deletion is pushed once that base is recorded.
 _GONE = """
 SELECT c.obs_id FROM sync_changes c
 LEFT JOIN observations o ON o.id = c.obs_id
 LEFT JOIN sync_objects so ON so.obs_id = c.obs_id
-WHERE o.id IS NULL AND so.base IS NULL
+WHERE o.id IS NULL AND so.obs_id IS NULL
 """
 
 

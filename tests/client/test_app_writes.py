@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
@@ -10,12 +11,16 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from memento_syncd.client.engine import SyncEngine
+from memento_syncd.client.localdb import LocalDB
+from memento_syncd.client.transport import Transport
 from memento_syncd.core.conflicts import Strategy
 from memento_syncd.store.db import connect
 from memento_syncd.store.inbox import apply_page
 from memento_syncd.store.index import SimilarityIndex
 from memento_syncd.store.settle import Context
 from tests.conftest import Api
+from tests.faults import Fault, FaultProxy
 
 _APP_INSERT = (
     "INSERT INTO observations (project, type, title, content, created_at, updated_at)"
@@ -109,3 +114,34 @@ async def test_a_row_deleted_outright_before_any_push_leaves_nothing_pending(
     assert a.pending() == 1
     await a.push()
     assert a.pending() == 0
+
+
+async def test_a_row_deleted_outright_while_its_push_is_in_flight_is_deleted_everywhere(
+    make_device: Any, proxy: FaultProxy
+) -> None:
+    """The application deletes a row outright while the push carrying it waits for its
+    answer, and another push of all projects runs meanwhile (the command beside the
+    daemon): the deletion is not dropped as a row never synced, and once that answer is
+    recorded it reaches the other device."""
+    a, b = await make_device("A"), await make_device("B")
+    doomed = a.save(title="x", content="to be deleted")
+    db = LocalDB(a.db_path)
+    await db.open()
+    try:
+        async with Transport(proxy.url, a.token) as slow, Transport(a.url, a.token) as fast:
+            pusher = SyncEngine(db, slow, a.config, a.clock)
+            other = SyncEngine(db, fast, a.config, a.clock)
+            proxy.fault, proxy.delay = Fault.DELAY, 0.7
+            push = asyncio.create_task(pusher.push("p"))
+            await proxy.connected.wait()
+            await asyncio.sleep(0.2)
+            a.app.execute("DELETE FROM observations WHERE id = ?", (doomed,))
+            await other.push()
+            assert a.pending() == 1
+            await push
+    finally:
+        await db.close()
+    proxy.fault = Fault.PASS
+    for device in (a, b, a, b):
+        await device.sync()
+    assert a.live() == b.live() == []
