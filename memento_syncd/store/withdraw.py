@@ -46,10 +46,16 @@ def apply(conn: sqlite3.Connection, ctx: Context, remote: Observation, version: 
     local = current(conn, obs_id, remote.sync_id, ctx.now)
     readable = local is not None or rows.read_row(conn, obs_id) is None
     if local is not None and local.deleted_at is not None and twins.pending(conn, obs_id):
-        # The teammate deleted it (and so the fold it shows): that stands for the others.
+        # The teammate deleted it (and so the fold it shows): that stands for the others,
+        # deleted under their own identities. A row deleted outright is not made again.
+        if rows.read_row(conn, obs_id) is None:
+            twins.regroup(conn, ctx, obs_id)  # (its own version reads as deleted)
+            conn.execute("DELETE FROM sync_skipped WHERE obs_id = ?", (obs_id,))
+        else:
+            conn.execute("DELETE FROM sync_changes WHERE obs_id = ?", (obs_id,))
+            obs_id = store_remote(conn, ctx.index, obs_id, remote, version)
+            twins.regroup(conn, ctx, obs_id)
         conn.execute("DELETE FROM sync_changes WHERE obs_id = ?", (obs_id,))
-        obs_id = store_remote(conn, ctx.index, obs_id, remote, version)
-        twins.regroup(conn, ctx, obs_id)  # its members deleted under their own identities
     elif not readable or _written(conn, obs_id, local):
         _fork(conn, ctx, obs_id, readable)
         return "withdrawn_kept_copy"

@@ -309,3 +309,18 @@ async def test_an_app_write_to_a_hidden_member_row_survives_the_fold_splitting(
     await phone.pull()
     assert "the agent rewrote its own hidden note" in [r[3] for r in bob.live()]
     assert phone.live() == bob.live()
+
+
+async def test_a_copy_purged_before_the_withdrawal_is_not_made_again(make_device: Any) -> None:
+    """Bob's application deleted its copy outright before Alice's withdrawal came: nothing
+    is made again on his device (no blank tombstone row), nothing stays set aside for
+    the row that is gone, and nothing stays pending."""
+    laptop, bob, note = await _shared_note(make_device)
+    bob.app.execute("DELETE FROM observations")
+    laptop.edit(note, scope="personal")
+    await laptop.push()
+    await bob.sync()
+    await bob.sync()
+    assert bob.app.execute("SELECT count(*) FROM observations").fetchone()[0] == 0
+    assert bob.app.execute("SELECT count(*) FROM sync_skipped").fetchone()[0] == 0
+    assert bob.pending() == 0
