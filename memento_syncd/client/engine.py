@@ -131,8 +131,7 @@ class SyncEngine:
                     self._skipped(report, [set_aside])
                     continue
                 ctx = Context(index, self._strategy(project), self._now())
-                counts = await self.db.run(_acknowledge, ctx, batch, answer, cursor)
-                waiting.update(_without_copy(batch, answer))
+                counts = await self.db.run(_acknowledge, ctx, batch, answer, cursor, waiting)
                 report.sent += len(batch.items)
                 report.outcomes.update(counts)
                 self._tell("push", project, report.sent, total)
@@ -407,17 +406,6 @@ def _holder(conn: sqlite3.Connection, item: outbox.Outgoing) -> int:
     return item.obs_id if row is None else int(row[0])
 
 
-def _without_copy(batch: outbox.Batch, answer: dict[str, Any]) -> set[int]:
-    """The rows of ``batch`` the server answered as conflicts without its copy."""
-    refused = {
-        r.get("sync_id")
-        for r in answer.get("results") or []
-        if isinstance(r, dict) and r.get("status") == "conflict"
-        and not isinstance(r.get("server"), dict)
-    }  # fmt: skip
-    return {item.obs_id for item in batch.items if item.observation.sync_id in refused}
-
-
 def _settled_since(conn: sqlite3.Connection, obs_id: int, version: int) -> bool:
     """Whether this row already holds server ``version`` or newer as its base.
 
@@ -430,14 +418,16 @@ def _settled_since(conn: sqlite3.Connection, obs_id: int, version: int) -> bool:
     return row is not None and row[0] is not None and row[0] >= version
 
 
-def _acknowledge(
+def _acknowledge(  # noqa: PLR0917 - the batch, its answer, and what the caller keeps
     conn: sqlite3.Connection,
     ctx: Context,
     batch: outbox.Batch,
     answer: dict[str, Any],
     request_cursor: str | None,
+    deferred: set[int],
 ) -> Counter[str]:
-    """Record what the server stored, settle what it refused, and move the cursors."""
+    """Record what the server stored, settle what it refused, and move the cursors; the
+    rows of conflicts the server sent no copy of are added to ``deferred``."""
     results = {r.get("sync_id"): r for r in answer.get("results") or [] if isinstance(r, dict)}
     counts: Counter[str] = Counter()
     with write(conn), applying(conn):
@@ -450,6 +440,7 @@ def _acknowledge(
                 # The server left its copy out (a large answer): the row stays pending, and
                 # the pull that brings that version settles it (not sent again meanwhile).
                 counts["conflict_deferred"] += 1
+                deferred.add(item.obs_id)
             elif status == "conflict":
                 remote, version = rows.from_wire(result["server"])
                 obs_id = _holder(conn, item)

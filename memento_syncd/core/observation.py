@@ -74,8 +74,9 @@ def same_content(a: Observation, b: Observation) -> bool:
 
 def withdrawn(obs: Observation) -> Observation:
     """What a teammate gets of a shared observation its owner has made personal: a
-    tombstone without title, content or topic_key (they are the owner's alone now)."""
+    tombstone of the shared observation they knew (scope project: a personal observation
+    goes only to its owner), without title, content or topic_key."""
     return replace(
-        obs, title="", content="", topic_key=None, content_hash=content_hash(""),
-        deleted_at=obs.deleted_at or obs.updated_at,
+        obs, title="", content="", topic_key=None, scope="project",
+        content_hash=content_hash(""), deleted_at=obs.deleted_at or obs.updated_at,
     )  # fmt: skip

@@ -49,13 +49,15 @@ def apply(conn: sqlite3.Connection, ctx: Context, remote: Observation, version: 
         # The teammate deleted it (and so the fold it shows): that stands for the others,
         # deleted under their own identities. A row deleted outright is not made again.
         if rows.read_row(conn, obs_id) is None:
-            twins.regroup(conn, ctx, obs_id)  # (its own version reads as deleted)
+            # While its changes are logged, its own version reads as deleted (from the
+            # base), not as the live base: so they go only after the regroup.
+            twins.regroup(conn, ctx, obs_id)
             conn.execute("DELETE FROM sync_skipped WHERE obs_id = ?", (obs_id,))
+            conn.execute("DELETE FROM sync_changes WHERE obs_id = ?", (obs_id,))
         else:
             conn.execute("DELETE FROM sync_changes WHERE obs_id = ?", (obs_id,))
             obs_id = store_remote(conn, ctx.index, obs_id, remote, version)
             twins.regroup(conn, ctx, obs_id)
-        conn.execute("DELETE FROM sync_changes WHERE obs_id = ?", (obs_id,))
     elif not readable or _written(conn, obs_id, local):
         _fork(conn, ctx, obs_id, readable)
         return "withdrawn_kept_copy"

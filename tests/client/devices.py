@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from aiohttp.test_utils import TestServer
 
 from memento_syncd.client.engine import Report, Skipped, SyncEngine
 from memento_syncd.client.localdb import LocalDB
 from memento_syncd.client.transport import Transport
 from memento_syncd.core.config import ProjectConfig, SyncConfig
+from memento_syncd.server.app import make_app
+from memento_syncd.server.http_io import SERVER_OPTIONS
+from memento_syncd.server.storage.sqlite import SQLiteStore
 from memento_syncd.store.schema import APP_TABLE
 
 LIVE_FIELDS = "project, type, title, content, topic_key, scope"
@@ -146,3 +152,39 @@ class Device:
     def close(self) -> None:
         """Close the application's connection."""
         self.app.close()
+
+    @asynccontextmanager
+    async def two_engines(self, slow_url: str) -> AsyncIterator[tuple[SyncEngine, SyncEngine]]:
+        """Two engines on one sync connection of this device, as the daemon and a command
+        beside it: the first talks through ``slow_url`` (a fault proxy), the second
+        straight to the server."""
+        db = await self.open_db()
+        try:
+            async with (
+                Transport(slow_url, self.token) as slow,
+                Transport(self.url, self.token) as fast,
+            ):
+                yield (SyncEngine(db, slow, self.config, self.clock),
+                       SyncEngine(db, fast, self.config, self.clock))  # fmt: skip
+        finally:
+            await db.close()
+
+
+@asynccontextmanager
+async def served_devices(root: Path, count: int, **settings: Any) -> AsyncIterator[list[Device]]:
+    """A real server on 127.0.0.1 over a fresh store in ``root`` and ``count`` devices, one
+    member each, of one team (for tests that make many scenarios: hypothesis)."""
+    store = SQLiteStore(root / "server.db")
+    server = TestServer(make_app(store), host="127.0.0.1")
+    await server.start_server(**SERVER_OPTIONS)
+    url = str(server.make_url("")).rstrip("/")
+    devices: list[Device] = []
+    try:
+        for n in range(count):
+            token = await store.create_token("team", f"member{n}", "2025-01-01T00:00:00Z")
+            devices.append(Device(root / f"d{n}", url, token, **settings))
+        yield devices
+    finally:
+        for device in devices:
+            device.close()
+        await server.close()

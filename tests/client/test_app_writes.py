@@ -11,9 +11,6 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from memento_syncd.client.engine import SyncEngine
-from memento_syncd.client.localdb import LocalDB
-from memento_syncd.client.transport import Transport
 from memento_syncd.core.conflicts import Strategy
 from memento_syncd.store.db import connect
 from memento_syncd.store.inbox import apply_page
@@ -125,22 +122,15 @@ async def test_a_row_deleted_outright_while_its_push_is_in_flight_is_deleted_eve
     recorded it reaches the other device."""
     a, b = await make_device("A"), await make_device("B")
     doomed = a.save(title="x", content="to be deleted")
-    db = LocalDB(a.db_path)
-    await db.open()
-    try:
-        async with Transport(proxy.url, a.token) as slow, Transport(a.url, a.token) as fast:
-            pusher = SyncEngine(db, slow, a.config, a.clock)
-            other = SyncEngine(db, fast, a.config, a.clock)
-            proxy.fault, proxy.delay = Fault.DELAY, 0.7
-            push = asyncio.create_task(pusher.push("p"))
-            await proxy.connected.wait()
-            await asyncio.sleep(0.2)
-            a.app.execute("DELETE FROM observations WHERE id = ?", (doomed,))
-            await other.push()
-            assert a.pending() == 1
-            await push
-    finally:
-        await db.close()
+    async with a.two_engines(proxy.url) as (pusher, other):
+        proxy.fault, proxy.delay = Fault.DELAY, 0.7
+        push = asyncio.create_task(pusher.push("p"))
+        await proxy.connected.wait()
+        await asyncio.sleep(0.2)
+        a.app.execute("DELETE FROM observations WHERE id = ?", (doomed,))
+        await other.push()
+        assert a.pending() == 1
+        await push
     proxy.fault = Fault.PASS
     for device in (a, b, a, b):
         await device.sync()

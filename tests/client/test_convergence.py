@@ -9,14 +9,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from memento_syncd.server.app import make_app
-from memento_syncd.server.http_io import SERVER_OPTIONS
-from memento_syncd.server.storage.sqlite import SQLiteStore
-from tests.client.devices import Device
+from tests.client.devices import Device, served_devices
 
 DEVICES = 3
 Op = tuple[str, int, int, int]
@@ -36,26 +32,11 @@ ops = st.lists(
 async def _scenario(
     root: Path, strategy: str, steps: list[Op], twins: str | bool = False
 ) -> list[list[tuple[object, ...]]]:
-    store = SQLiteStore(root / "server.db")
-    server = TestServer(make_app(store), host="127.0.0.1")
-    await server.start_server(**SERVER_OPTIONS)
-    url = str(server.make_url("")).rstrip("/")
-    devices = []
-    for n in range(DEVICES):
-        token = await store.create_token("team", f"member{n}", "2025-01-01T00:00:00Z")
-        devices.append(Device(root / f"d{n}", url, token, conflict_strategy=strategy))
-    counter = 0
-    try:
-        for kind, who, pick, hours in steps:
-            device = devices[who]
-            counter += 1
-            await _step(device, kind, pick, hours, counter, twins)
+    async with served_devices(root, DEVICES, conflict_strategy=strategy) as devices:
+        for counter, (kind, who, pick, hours) in enumerate(steps, start=1):
+            await _step(devices[who], kind, pick, hours, counter, twins)
         await _sync_until_quiet(devices)
         return [device.live() for device in devices]
-    finally:
-        for device in devices:
-            device.close()
-        await server.close()
 
 
 async def _sync_until_quiet(devices: list[Device]) -> None:

@@ -12,9 +12,7 @@ from typing import Any
 
 import pytest
 
-from memento_syncd.client.engine import SyncEngine
-from memento_syncd.client.localdb import LocalDB
-from memento_syncd.client.transport import Transport, Unreachable
+from memento_syncd.client.transport import Unreachable
 from memento_syncd.core.conflicts import Strategy
 from memento_syncd.store.db import connect, write
 from memento_syncd.store.inbox import apply_page
@@ -235,19 +233,12 @@ async def test_a_pull_beside_a_push_that_brings_back_a_deleted_row_leaves_one_co
     for n in range(others):
         a.save(title=f"other {n}", content=f"unrelated text {n}")
     a.app.execute("DELETE FROM observations WHERE id = ?", (y,))  # outright, changed last
-    db = LocalDB(a.db_path)
-    await db.open()
-    try:
-        async with Transport(proxy.url, a.token) as slow, Transport(api.url, a.token) as fast:
-            pusher = SyncEngine(db, slow, a.config, a.clock)
-            puller = SyncEngine(db, fast, a.config, a.clock)
-            proxy.fault, proxy.delay = Fault.DELAY, 0.5
-            push = asyncio.create_task(pusher.push("p"))
-            await proxy.connected.wait()  # the first batch is sent (and y read)
-            await puller.pull("p")
-            (report,) = await push
-    finally:
-        await db.close()
+    async with a.two_engines(proxy.url) as (pusher, puller):
+        proxy.fault, proxy.delay = Fault.DELAY, 0.5
+        push = asyncio.create_task(pusher.push("p"))
+        await proxy.connected.wait()  # the first batch is sent (and y read)
+        await puller.pull("p")
+        (report,) = await push
     copies = a.app.execute("SELECT content FROM observations WHERE title = 'y'").fetchall()
     assert copies == [("edited on B",)]
     # The stale tombstone meets the server's newer version, which the pull settled already.

@@ -18,15 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
 from memento_syncd.core import similarity
-from memento_syncd.server.app import make_app
-from memento_syncd.server.http_io import SERVER_OPTIONS
-from memento_syncd.server.storage.sqlite import SQLiteStore
-from tests.client.devices import Device
+from tests.client.devices import Device, served_devices
 
 PROJECT = "dd"
 THRESHOLD = similarity.DEFAULT_THRESHOLD
@@ -304,15 +300,7 @@ def _variant(i: int, drawn: Drawn) -> Note:
 async def _property_scenario(
     root: Path, notes: list[Note], order: list[int]
 ) -> tuple[list[list[Row]], bool]:
-    store = SQLiteStore(root / "server.db")
-    server = TestServer(make_app(store), host="127.0.0.1")
-    await server.start_server(**SERVER_OPTIONS)
-    url = str(server.make_url("")).rstrip("/")
-    devices = []
-    for n in range(DEVICES):
-        token = await store.create_token("team", f"member{n}", "2025-01-01T00:00:00Z")
-        devices.append(Device(root / f"d{n}", url, token))
-    try:
+    async with served_devices(root, DEVICES) as devices:
         for note in notes:
             assert note.device is not None
             devices[note.device].save(
@@ -321,10 +309,6 @@ async def _property_scenario(
             )  # fmt: skip
         settled = await sync_until_stable(devices, order)
         return [device.live() for device in devices], settled
-    finally:
-        for device in devices:
-            device.close()
-        await server.close()
 
 
 def transitive(notes: Sequence[Note]) -> bool:

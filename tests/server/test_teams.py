@@ -70,7 +70,8 @@ async def test_a_shared_observation_made_personal_reaches_teammates_as_a_withdra
     api: Api,
 ) -> None:
     """When its owner makes a shared observation personal, a teammate's next pull gets it
-    as a tombstone with no title, content or topic_key (never the personal text), the
+    as a tombstone of the shared one, with no title, content or topic_key (never the
+    personal text), the
     owner still gets it whole, and sharing it again brings it back to the teammate."""
     alice = await api.token("acme", "alice")
     bob = await api.token("acme", "bob")
@@ -81,9 +82,10 @@ async def test_a_shared_observation_made_personal_reaches_teammates_as_a_withdra
     reply = await api.pull(bob, "p", bobs_cursor)
     (withdrawal,) = reply.body["observations"]
     assert "mine alone now" not in json.dumps(reply.body)
+    # (Scope project: interfaces.md, a personal observation goes only to its owner.)
     assert (withdrawal["sync_id"], withdrawal["scope"], withdrawal["version"]) == (
         "s",
-        "personal",
+        "project",
         2,
     )
     assert (withdrawal["title"], withdrawal["content"], withdrawal["topic_key"]) == ("", "", None)
