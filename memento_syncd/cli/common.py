@@ -57,7 +57,16 @@ class OneLineParser(argparse.ArgumentParser):
         self.register("action", "parsers", _Commands)
 
     def error(self, message: str) -> NoReturn:
-        """Print ``prog: error: message`` and exit 2."""
+        """Print ``prog: error: message`` and exit 2.
+
+        argparse reports a missing (sub)command before an option it does not know, as in
+        ``memento --bogus``: the options this parser does not know are named too."""
+        unknown = [
+            arg for arg in getattr(self, "_given", ())
+            if arg.startswith("-") and arg.split("=", 1)[0] not in self._option_string_actions
+        ]  # fmt: skip
+        if unknown and message.startswith("the following arguments are required"):
+            message = f"{message}; unrecognized arguments: {' '.join(unknown)}"
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
     def parse_known_args(  # type: ignore[override]  # (typeshed overloads on namespace)
@@ -71,6 +80,7 @@ class OneLineParser(argparse.ArgumentParser):
             except UnicodeEncodeError:
                 shown = repr(arg.encode("utf-8", "surrogateescape"))[1:]
                 self.error(f"argument {n} ({shown}) is not valid UTF-8 text; pass it as UTF-8")
+        self._given = list(sys.argv[1:] if args is None else args)
         parsed, extras = super().parse_known_args(args, namespace)
         if not hasattr(parsed, _LEAF):  # the innermost (sub)command's parser returns first
             setattr(parsed, _LEAF, self)

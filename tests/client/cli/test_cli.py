@@ -592,6 +592,29 @@ def test_a_leftover_argument_names_its_subcommands_help(
 
 
 @pytest.mark.parametrize(
+    ("argv", "named", "missing"),
+    [
+        ((MEMENTO, "--bogus"), "memento", "COMMAND"),
+        ((SYNCD, "--bogus=1"), "memento-syncd", "COMMAND"),
+        ((MEMENTO, "sync", "--json"), "memento sync", "ACTION"),
+    ],
+)
+def test_an_unknown_option_without_a_command_is_named(
+    make_device: DeviceFactory, argv: tuple[str, ...], named: str, missing: str
+) -> None:
+    """An option the (sub)command does not know, given without the command it needs, is
+    named beside the missing command (argparse names only the command)."""
+    exe, *args = argv
+    result = run_command(exe, tuple(args), make_device("A").env)
+    assert result.returncode == 2
+    line = one_line_error(result)
+    assert line == (
+        f"{named}: error: the following arguments are required: {missing};"
+        f" unrecognized arguments: {args[-1]} (see '{named} --help')"
+    )
+
+
+@pytest.mark.parametrize(
     ("argv", "said"),
     [
         ((SYNCD, "server", "serve"), "Run the sync server in the foreground."),
