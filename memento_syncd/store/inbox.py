@@ -161,6 +161,8 @@ def _apply_one(
         obs_id, seen = known
         if seen is not None and version <= seen:
             return "already_had"
+        if seen is None and _gone_before_ack(conn, obs_id):
+            return _delete_again(conn, obs_id, remote, version)
         if twins.pending(conn, obs_id):
             outcome = "conflict_" + settle(conn, ctx, obs_id, remote, version)
             twins.regroup_identity(conn, ctx, remote.sync_id)
@@ -187,3 +189,21 @@ def _apply_one(
     else:  # a deletion of an observation never seen here: a row, but nothing to index
         ctx.index.remove(obs_id)
     return "inserted"
+
+
+def _gone_before_ack(conn: sqlite3.Connection, obs_id: int) -> bool:
+    """Whether the application deleted the row outright after a push read it and before
+    the server's answer came (it never did: the answer was lost). Nothing of it is kept
+    here but its identity: its deletion could not be pushed without a version to delete."""
+    base = conn.execute("SELECT base FROM sync_objects WHERE obs_id = ?", (obs_id,)).fetchone()
+    return base is not None and base[0] is None and rows.read_row(conn, obs_id) is None
+
+
+def _delete_again(conn: sqlite3.Connection, obs_id: int, remote: Observation, version: int) -> str:
+    """The server kept a row this device deleted outright before hearing it was stored:
+    ``remote`` becomes its base and the deletion is queued, pushed as a tombstone of it
+    (``outbox``), rather than the row coming back."""
+    rebase(conn, obs_id, remote, version)
+    if remote.deleted_at is None:
+        conn.execute("INSERT INTO sync_changes (obs_id) VALUES (?)", (obs_id,))
+    return "deleted_here"

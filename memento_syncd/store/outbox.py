@@ -15,10 +15,11 @@ from dataclasses import dataclass, replace
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
+from memento_syncd.core.conflicts import same_record
 from memento_syncd.core.errors import InvalidInput
 from memento_syncd.core.observation import Observation
 from memento_syncd.core.wire import check_identifier, observation_to_wire, utf8_text
-from memento_syncd.store import rows
+from memento_syncd.store import rows, twins
 from memento_syncd.store.db import write
 
 
@@ -245,7 +246,24 @@ def _outgoing(conn: sqlite3.Connection, obs_id: int, max_seq: int, now: str) -> 
             return None
         tombstone = replace(synced, deleted_at=synced.deleted_at or now, updated_at=now)
         return Outgoing(obs_id, max_seq, tombstone, version)
-    return Outgoing(obs_id, max_seq, rows.to_observation(sync_id, row), version)
+    shown = rows.to_observation(sync_id, row)
+    return Outgoing(obs_id, max_seq, _own_version(conn, obs_id, shown, base), version)
+
+
+def _own_version(
+    conn: sqlite3.Connection, obs_id: int, shown: Observation, base: str | None
+) -> Observation:
+    """What to push for a row that shows ``shown``: that, unless it is a fold of twins the
+    application left as it showed it (a write that changed nothing, ``sync reset``
+    queueing it again). Then the row's own identity's synced version: the fold shows
+    another twin's newer text, which is not this identity's."""
+    synced = rows.decode(base)
+    if synced is None:
+        return shown
+    view = twins.synced_view(conn, obs_id, synced)
+    if view is synced or not same_record(shown, view):
+        return shown
+    return replace(synced, sync_id=shown.sync_id)
 
 
 def _unfold(conn: sqlite3.Connection, obs_id: int) -> tuple[str, int, str] | None:
@@ -274,8 +292,9 @@ def _unfold(conn: sqlite3.Connection, obs_id: int) -> tuple[str, int, str] | Non
         (obs_id, sync_id, version, latest),
     )
     rows.unhide(conn, obs_id, hidden_at)
-    # The fold it left shows its other members again at the next pull (and this row is
-    # checked for twins once pushed, as any).
+    # The fold it left shows its own version at once if no member is left, else the fold
+    # of those left at the next pull (and this row is checked for twins once pushed).
+    twins.show_own_if_alone(conn, fold_row)
     conn.execute("INSERT OR IGNORE INTO sync_rejoin (obs_id) VALUES (?)", (fold_row,))
     return sync_id, version, latest
 

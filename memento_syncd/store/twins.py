@@ -274,6 +274,22 @@ def leave_fold(conn: sqlite3.Connection, ctx: Context, sync_id: str, obs_id: int
         _show(conn, ctx, obs_id, fold(own, []))
 
 
+def show_own_if_alone(conn: sqlite3.Connection, obs_id: int) -> None:
+    """Row ``obs_id`` lost its last member other than by ``regroup`` (the application wrote
+    to the row that member was hidden in: ``outbox``): it shows its own synced version
+    again, as devices that never folded them do, unless the application's own writing
+    is pending there. It is indexed again with the next pull (``sync_dirty``)."""
+    if _members(conn, obs_id) or pending(conn, obs_id) or rows.read_row(conn, obs_id) is None:
+        return
+    found = conn.execute("SELECT base FROM sync_objects WHERE obs_id = ?", (obs_id,)).fetchone()
+    own = None if found is None else rows.decode(found[0])
+    if own is None or own.deleted_at is not None:
+        return
+    with applying(conn):
+        rows.write_row(conn, obs_id, own)
+    conn.execute("INSERT OR IGNORE INTO sync_dirty (obs_id) VALUES (?)", (obs_id,))
+
+
 def synced_view(conn: sqlite3.Connection, obs_id: int, own: Observation) -> Observation:
     """What row ``obs_id`` shows untouched when its own identity's synced version is
     ``own``: ``own`` folded with its live members' latest versions."""

@@ -5,10 +5,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import pytest
+
 from memento_syncd.core import similarity
 from memento_syncd.store import reset
 from memento_syncd.store.db import write
 from tests.client.devices import Device
+from tests.conftest import Api
 
 LONG = (
     "We decided to keep agent memory in an embedded SQLite database with WAL mode so "
@@ -149,6 +152,38 @@ async def test_deleting_either_twin_deletes_the_merged_row_everywhere(make_devic
     fresh = await make_device("D")
     await fresh.pull()
     assert fresh.live() == []
+
+
+@pytest.mark.parametrize("how", ["no-op write", "reset"])
+async def test_a_fold_row_queued_without_writing_pushes_its_own_text(
+    make_device: Any, api: Api, how: str
+) -> None:
+    """A folded row shows its newer twin's text; a write that changes nothing, or ``sync
+    reset`` queueing it again, pushes the row's own identity as it was, not the twin's
+    text under it."""
+    from memento_syncd.store.reseed import forget_server
+
+    a, b = await make_device("A"), await make_device("B")
+    mine = a.save(title="Memory store", content=LONG, at="2025-01-01T00:00:00Z")
+    await a.push()
+    b.save(title="Memory store", content=LONG + " today", at="2025-03-01T00:00:00Z")
+    await b.push()
+    await a.pull()
+    assert a.row(mine)["content"] == LONG + " today"  # the fold shows B's newer text
+    if how == "no-op write":
+        a.app.execute("UPDATE observations SET title = title WHERE id = ?", (mine,))
+    else:
+        db = await a.open_db()
+        try:
+            await db.run(forget_server, "p")
+        finally:
+            await db.close()
+    for device in (a, b, a, b):
+        await device.sync()
+    server = sorted(row["content"] for row in (await api.pull_all(a.token, "p"))[0])
+    assert server == [LONG, LONG + " today"]
+    assert a.live() == b.live()
+    assert a.pending() == b.pending() == 0
 
 
 async def test_an_exact_twins_later_title_wins_on_every_device(make_device: Any) -> None:

@@ -53,6 +53,34 @@ async def test_push_whose_answer_is_lost_is_resent_harmlessly(
     assert await _server_count(api, a.token) == 30
 
 
+@pytest.mark.parametrize("how", ["outright", "soft"])
+async def test_a_row_deleted_after_its_push_answer_was_lost_stays_deleted(
+    make_device: Any, proxy: FaultProxy, api: Api, how: str
+) -> None:
+    """The server stored a new row but the device never heard, then the application
+    deleted it (outright or soft): the deletion reaches the server and every device, and
+    the next pull does not bring the row back."""
+    a, b = await make_device("A"), await make_device("B")
+    kept, doomed = a.save(title="kept"), a.save(title="doomed")
+    proxy.fault = Fault.DROP_RESPONSE
+    with pytest.raises(Unreachable):
+        await a.push(url=proxy.url)
+    if how == "outright":
+        a.app.execute("DELETE FROM observations WHERE id = ?", (doomed,))
+    else:
+        a.delete(doomed)
+    for _ in range(2):
+        await a.sync()
+    await b.pull()
+    assert [row[2] for row in a.live()] == ["kept"]
+    assert b.live() == a.live()
+    assert a.pending() == 0
+    server = {row["title"]: row["deleted_at"] for row in (await api.pull_all(a.token, "p"))[0]}
+    assert server["kept"] is None
+    assert server["doomed"] is not None
+    assert a.row(kept)["deleted_at"] is None
+
+
 async def test_a_cut_page_is_not_applied_and_the_retry_completes(
     make_device: Any, proxy: FaultProxy
 ) -> None:

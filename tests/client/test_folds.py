@@ -170,3 +170,20 @@ async def test_a_write_to_a_row_hidden_by_a_fold_is_not_lost(make_device: Any) -
     assert a.live() == b.live()
     assert sorted(row[3] for row in b.live()) == sorted([TEXT, "the agent later rewrote this copy"])
     assert a.pending() == b.pending() == 0
+
+
+async def test_the_fold_a_hidden_row_leaves_shows_its_own_text_again(make_device: Any) -> None:
+    """The fold showed the hidden row's newer text; once the app's write takes that row
+    out, the fold row shows its own identity's text, as every other device does."""
+    a, b = await make_device("A"), await make_device("B")
+    newer = a.save(title="twice", content=TEXT + " today", at="2025-03-01T00:00:00Z")
+    older = a.save(title="twice", content=TEXT, at="2025-01-01T00:00:00Z")
+    await _settle(a, b)
+    assert a.row(newer)["deleted_at"] is not None  # hidden, folded into the older row
+    assert a.row(older)["content"] == TEXT + " today"  # which shows the newer text
+    a.edit(newer, content="the agent later rewrote this copy")
+    await _settle(a, b)
+    assert a.row(older)["content"] == TEXT
+    assert a.live() == b.live()
+    assert sorted(row[3] for row in a.live()) == sorted([TEXT, "the agent later rewrote this copy"])
+    assert a.pending() == b.pending() == 0
