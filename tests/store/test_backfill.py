@@ -89,7 +89,8 @@ def test_an_upgrade_that_empties_the_index_marks_every_row_to_index_again(
             old.execute(statement)
         old.execute("INSERT INTO sync_meta (key, value) VALUES ('schema', '3')")
         while backfill.pending(old):  # what schema 3 did on its first open
-            backfill.step(old)
+            with write(old):  # a transaction per step, as the client runs it (not one per row)
+                backfill.step(old)
         old.execute("DELETE FROM sync_dirty")  # as if schema 3 had indexed every row
         old.execute("DELETE FROM sync_changes")  # and pushed them
     with closing(connect(path)) as conn:
