@@ -8,12 +8,15 @@ import sqlite3
 import time
 from typing import Any
 
+from memento_syncd.core.conflicts import same_record
+from memento_syncd.core.errors import InvalidInput
 from memento_syncd.core.observation import Observation
+from memento_syncd.core.wire import observation_to_wire
 from memento_syncd.store import rows
 from memento_syncd.store.db import applying, write
 from memento_syncd.store.inbox import SLICE_GAP_SECONDS, index_slice
 from memento_syncd.store.index import SimilarityIndex
-from memento_syncd.store.settle import rebase, store_remote, text_of
+from memento_syncd.store.settle import rebase, remember_loss, store_remote, text_of
 
 KEEP_CHOICES = ("local", "remote", "both")
 
@@ -39,7 +42,8 @@ def list_conflicts(
     return [
         {
             "id": row[0], "local_id": row[1], "sync_id": row[2], "project": row[3],
-            "local": json.loads(row[4]), "remote": json.loads(row[5]),
+            "local": _shown_local(conn, row[1], row[2], row[4], row[8]),
+            "remote": json.loads(row[5]),
             "remote_version": row[6], "created_at": row[7], "resolved_at": row[8],
             "resolution": row[9],
         }
@@ -79,23 +83,52 @@ def resolve_conflict(
         if row is None:
             raise NoSuchConflict(conflict_id)
         obs_id, local_text, remote_text, version = row
-        remote, local = rows.decode(remote_text), rows.decode(local_text)
+        remote, snapshot = rows.decode(remote_text), rows.decode(local_text)
         assert remote is not None  # noqa: S101 - the column is NOT NULL
-        assert local is not None  # noqa: S101 - the column is NOT NULL
+        assert snapshot is not None  # noqa: S101 - the column is NOT NULL
+        local = _local_now(conn, obs_id, snapshot)
         if keep == "local":
             rebase(conn, obs_id, remote, version)
             conn.execute("INSERT INTO sync_changes (obs_id) VALUES (?)", (obs_id,))
         else:
+            if keep == "remote" and not same_record(local, remote):
+                remember_loss(conn, obs_id, remote.sync_id, "manual", remote, local, now)
             with applying(conn):
                 store_remote(conn, index, obs_id, remote, version)
             conn.execute("DELETE FROM sync_changes WHERE obs_id = ?", (obs_id,))
             if keep == "both":
                 _refuse_twins(index, conflict_id, local)
                 rows.insert_row(conn, local)  # captured: pushed as a new observation
-        conn.execute(
-            "UPDATE sync_conflicts SET resolved_at = ?, resolution = ? WHERE id = ?",
-            (now, keep, conflict_id),
+        conn.execute(  # with the local side the user settled, as it stood then
+            "UPDATE sync_conflicts SET resolved_at = ?, resolution = ?, local = ? WHERE id = ?",
+            (now, keep, rows.encode(local), conflict_id),
         )
+
+
+def _local_now(conn: sqlite3.Connection, obs_id: int, snapshot: Observation) -> Observation:
+    """The device's side of a conflict as it stands: the row, which the application may
+    have written again since the conflict opened (``snapshot``, what it held then, for a
+    row deleted outright or that cannot be read as an observation)."""
+    row = rows.read_row(conn, obs_id)
+    if row is None:
+        return snapshot
+    try:
+        return rows.to_observation(snapshot.sync_id, row)
+    except InvalidInput:
+        return snapshot
+
+
+def _shown_local(
+    conn: sqlite3.Connection, obs_id: int, sync_id: str, snapshot: str, resolved_at: str | None
+) -> dict[str, Any]:
+    """A conflict's local side as listed: as it stands while open (what ``keep local``
+    pushes), as it was when settled."""
+    if resolved_at is not None:
+        return dict(json.loads(snapshot))
+    decoded = rows.decode(snapshot)
+    assert decoded is not None  # noqa: S101 - the column is NOT NULL
+    shown = _local_now(conn, obs_id, dataclasses.replace(decoded, sync_id=sync_id))
+    return observation_to_wire(shown)
 
 
 def catch_up(conn: sqlite3.Connection, index: SimilarityIndex) -> None:

@@ -162,6 +162,33 @@ async def test_manual_resolved_both_keeps_two_observations(make_device: Any) -> 
     assert sorted(r[3] for r in a.live()) == ["A", "B"]
 
 
+@pytest.mark.parametrize("keep", ["local", "remote", "both"])
+async def test_an_app_edit_made_while_a_manual_conflict_is_open_is_not_lost(
+    make_device: Any, keep: str
+) -> None:
+    """The application writes the row again while its conflict waits for the user: the
+    list shows that newer version as local, ``local`` pushes it, ``both`` keeps it as the
+    copy, and ``remote`` keeps it in the history, where ``conflicts restore`` finds it."""
+    a, b, a_id, b_id = await _shared(make_device, conflict_strategy="manual")
+    a.edit(a_id, content="A")
+    b.edit(b_id, content="first B edit")
+    await a.push()
+    await b.pull()
+    b.edit(b_id, content="second B edit, made after the conflict opened")
+    (conflict,) = list_conflicts(b.app)
+    assert conflict["local"]["content"] == "second B edit, made after the conflict opened"
+    await _resolve(b, conflict["id"], keep)
+    await b.push()
+    await a.pull()
+    assert a.live() == b.live()
+    shown = sorted(row[3] for row in a.live())
+    newest = "second B edit, made after the conflict opened"
+    expected = {"local": [newest], "remote": ["A"], "both": sorted(["A", newest])}[keep]
+    assert shown == expected
+    if keep == "remote":
+        assert [h["lost"]["content"] for h in history(b.app)] == [newest]
+
+
 async def test_keep_both_is_refused_for_near_twins_and_devices_still_converge(
     make_device: Any,
 ) -> None:
