@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
+import stat
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -35,11 +37,16 @@ class ControlServer:
         self._dispatch = dispatch
         self._server: asyncio.AbstractServer | None = None
         self._serving: set[asyncio.Task[Any]] = set()  # connections being answered
+        self._made: tuple[int, int] | None = None  # the socket file's (device, inode)
 
     async def start(self) -> None:
-        """Listen; a socket file left by a crashed daemon (we hold the lock) is replaced."""
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        """Listen; a socket left by a crashed daemon is replaced, nothing else is.
+
+        ``sync.socket_path`` may name any path: a file that is not a socket (the database,
+        say, by a slip) or a socket another program answers on (a daemon of another home
+        given the same path) makes the start fail (``FileExistsError``), untouched.
+        """
+        _clear_stale(self.path)
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         old = os.umask(0o177)  # the socket is created 0600, never briefly wider
         try:
@@ -49,6 +56,8 @@ class ControlServer:
         finally:
             os.umask(old)
         os.chmod(self.path, 0o600)
+        made = self.path.lstat()
+        self._made = (made.st_dev, made.st_ino)
 
     async def close(self) -> None:
         """Stop listening and remove the socket file."""
@@ -63,7 +72,16 @@ class ControlServer:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
-        with contextlib.suppress(FileNotFoundError):
+        self._remove_own()
+
+    def _remove_own(self) -> None:
+        """Remove the socket file if it is still the one this server made (another daemon
+        may have replaced it since, after a change of ``sync.socket_path``)."""
+        try:
+            found = self.path.lstat()
+        except FileNotFoundError:
+            return
+        if (found.st_dev, found.st_ino) == self._made:
             self.path.unlink()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -101,3 +119,33 @@ class ControlServer:
         except Exception as exc:  # a bug of ours: answer, log, keep serving
             log.exception("control request failed")
             return error("internal", f"{type(exc).__name__}: {exc}")
+
+
+def _clear_stale(path: Path) -> None:
+    """Remove a socket left at ``path`` by a daemon that is gone; refuse anything else."""
+    try:
+        found = path.lstat()
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(found.st_mode):
+        raise FileExistsError(
+            f"{path} exists and is not a socket; not replacing it: move it away, or set"
+            " sync.socket_path to a path of its own"
+        )
+    if _answers(path):
+        raise FileExistsError(
+            f"another program answers on the socket {path}; set sync.socket_path to a"
+            " path of its own"
+        )
+    path.unlink()
+
+
+def _answers(path: Path) -> bool:
+    """Whether something accepts connections on the Unix socket at ``path``."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+        return True

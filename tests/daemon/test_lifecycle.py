@@ -7,6 +7,8 @@ import socket
 import stat
 import time
 
+import pytest
+
 from tests.daemon.conftest import (
     RECOVERY_WAIT,
     WAIT,
@@ -141,20 +143,58 @@ def test_a_second_daemon_on_the_same_home_is_refused(server: Server, devices: De
     assert stat.S_ISSOCK(a.socket.stat().st_mode)
 
 
-def test_a_regular_file_at_the_socket_path_does_not_block_a_new_daemon(
-    server: Server, devices: Devices
+@pytest.mark.parametrize("name", ["syncd.sock", "memento.db"])
+def test_a_file_at_the_socket_path_is_never_replaced(
+    server: Server, devices: Devices, name: str
 ) -> None:
-    """A leftover regular file named syncd.sock is replaced by a 0600 socket at startup."""
+    """A file that is not a socket where the socket goes (a leftover, or the database
+    named by a slip in ``sync.socket_path``) stops the start with one line naming it,
+    and is left as it was; once it is moved away, the daemon starts."""
     a = devices.make("alice")
-    a.configure(server.url, server.create_token("alice"))
-    a.socket.write_text("left over\n")
-    assert a.cli("status").returncode == 3
+    a.configure(server.url, server.create_token("alice"), socket_path=name)
+    a.socket = a.home / name
+    if name == "syncd.sock":
+        a.socket.write_text("left over\n")
+    else:
+        a.save("a precious memory")
+    before = a.socket.read_bytes()  # (the leftover's)
+    run = a.cli("run", timeout=WAIT)
+    assert run.returncode == 1
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("memento-syncd: error: cannot start the daemon: "), run.stderr
+    assert f"{a.socket} exists and is not a socket" in last
+    assert "Traceback" not in run.stderr
+    assert stat.S_ISREG(a.socket.lstat().st_mode)
+    if name == "memento.db":  # (the daemon opened it first: its own tables are added)
+        assert a.app.execute("SELECT title FROM observations").fetchall() == [
+            ("a precious memory",)
+        ]
+        return
+    assert a.socket.read_bytes() == before
+    a.socket.unlink()
     a.start()
     mode = a.socket.stat().st_mode
     assert stat.S_ISSOCK(mode)
     assert stat.S_IMODE(mode) == 0o600
     a.save("after the stale file")
     a.wait_status(lambda s: s["pending"] == 0, "the write to be pushed")
+
+
+def test_a_socket_another_daemon_answers_on_is_left_to_it(server: Server, devices: Devices) -> None:
+    """A daemon of another home given the same ``sync.socket_path`` refuses to start, and
+    the first keeps its socket: its status still answers, also after the refusal."""
+    shared = devices.root / "shared.sock"
+    a, b = devices.make("alice"), devices.make("bob")
+    for device in (a, b):
+        device.configure(server.url, server.create_token(device.name), socket_path=str(shared))
+        device.socket = shared
+    a.start()
+    run = b.cli("run", timeout=WAIT)
+    assert run.returncode == 1
+    assert f"another program answers on the socket {shared}" in run.stderr, run.stderr
+    assert a.cli_status()["pid"] == a.status()["pid"]
+    assert a.proc is not None
+    assert a.proc.poll() is None
 
 
 def test_a_daemon_started_while_the_application_holds_the_lock_waits_for_it(
