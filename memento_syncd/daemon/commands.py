@@ -103,6 +103,9 @@ async def status(daemon: Daemon) -> dict[str, Any]:
     realtime = daemon.realtime_link
     job = daemon.scheduler.get_job("pull") if daemon.scheduler.running else None
     next_pull = job.next_run_time if job is not None else None
+    connection = _connection(daemon, realtime is not None and realtime.connected)
+    if connection == "not configured" and daemon.config.server_url is None:
+        errors.append(NO_SERVER)  # (a bad config or token, if any, is said first)
     return {
         "running": True,
         "pid": os.getpid(),
@@ -110,7 +113,7 @@ async def status(daemon: Daemon) -> dict[str, Any]:
         "home": str(daemon.home.root),
         "server_url": daemon.config.server_url,
         "paused": daemon.paused,
-        "connection": _connection(daemon, realtime is not None and realtime.connected),
+        "connection": connection,
         "realtime": realtime is not None and realtime.connected,
         "last_error": daemon.config_error or (errors[0] if errors else None),
         "config_error": daemon.config_error,
@@ -121,6 +124,13 @@ async def status(daemon: Daemon) -> dict[str, Any]:
         },
         **state,
     }
+
+
+# Why a daemon with no server_url does not sync (status's last_error).
+NO_SERVER = (
+    "no server to sync with: sync.server_url is not set; run 'memento-syncd login"
+    " --server URL --token TOKEN'"
+)
 
 
 def _connection(daemon: Daemon, realtime: bool) -> str:

@@ -38,6 +38,9 @@ log = structlog.get_logger("memento_syncd.daemon")
 
 FALLBACK_CHECK_SECONDS = 30.0
 RECHECK_DELAYS = (0.002, 0.005, 0.01, 0.02, 0.04, 0.08)
+# A config.json found blank while running is read again this much later before it counts
+# (as the defaults): an editor writing it in place empties it first.
+BLANK_SETTLE_SECONDS = 1.0
 SyncFailure = (TransportError, LocalStoreError)
 
 
@@ -173,7 +176,14 @@ class Daemon:
 
     # ---- configuration ------------------------------------------------------------------
 
-    def _load_config(self, first: bool = False) -> bool:
+    def _load_config(self, first: bool = False, blank_ok: bool = False) -> bool:
+        if not first and not blank_ok and self._config_blank():
+            # Most likely an editor that empties the file and then writes it: what it
+            # writes is read then. A file still blank a moment later means the defaults.
+            asyncio.get_running_loop().call_later(
+                BLANK_SETTLE_SECONDS, lambda: self.reload(blank_ok=True)
+            )
+            return False
         try:
             config = load_config(self.home)
         except ConfigError as exc:
@@ -191,12 +201,15 @@ class Daemon:
             log.info("config reloaded", server_url=config.server_url)
         return changed or first
 
-    def reload(self, force: bool = False) -> None:
+    def reload(self, force: bool = False, blank_ok: bool = False) -> None:
         """Re-read config.json (a file event; SIGHUP and the control socket force it).
 
-        Settings that did not change are left alone, unless forced (a new token, say).
+        Settings that did not change are left alone, unless forced (a new token, say). A
+        file found blank is read again ``BLANK_SETTLE_SECONDS`` later (``blank_ok``).
         """
-        if self._load_config() or force:
+        if self._stop.is_set():
+            return
+        if self._load_config(blank_ok=blank_ok) or force:
             task = asyncio.get_running_loop().create_task(self._apply_config())
             self._tasks.append(task)
 
@@ -245,6 +258,14 @@ class Daemon:
             device = await self.db.run(_device_id)
             self._realtime = RealtimeLink(self.config.server_url, token, device)
             self._realtime_task = asyncio.create_task(self._realtime_loop(self._realtime))
+
+    def _config_blank(self) -> bool:
+        """Whether config.json exists and holds nothing but blanks (which means defaults)."""
+        try:
+            data = self.home.config.read_bytes()
+        except OSError:
+            return False
+        return not data.decode("utf-8", "replace").removeprefix("\ufeff").strip()
 
     # ---- events -------------------------------------------------------------------------
 

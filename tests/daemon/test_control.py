@@ -280,6 +280,37 @@ def test_a_misspelt_key_is_warned_about_in_status_and_the_log(
     a.wait_status(lambda s: s["config_warning"] is None, "the warning to clear")
 
 
+def test_a_config_emptied_then_written_in_place_keeps_the_last_good_settings(
+    server: Server, devices: Devices
+) -> None:
+    """An editor that empties config.json and then writes a bad one: the daemon, which
+    may read the file in between, keeps the last good settings and shows the error."""
+    a = devices.running("alice", server)
+    bad = {"sync": {"server_url": server.url, "conflict_strategy": "newest"}}
+    with a.config_path.open("w", encoding="utf-8") as file:
+        file.flush()
+        os.fsync(file.fileno())
+        time.sleep(0.3)  # the daemon sees the empty file
+        file.write(json.dumps(bad))
+    shown = a.wait_status(lambda s: s["config_error"] is not None, "the bad edit to show")
+    assert "conflict_strategy" in shown["config_error"]
+    assert shown["server_url"] == server.url
+    a.save("written after the bad edit")
+    a.wait_status(lambda s: s["pending"] == 0, "the write to be pushed on the last good settings")
+
+
+def test_a_config_left_blank_means_the_defaults(server: Server, devices: Devices) -> None:
+    """config.json emptied for good is the defaults, once it stays blank: no server, and
+    status's last_error says so and how to set one."""
+    a = devices.running("alice", server)
+    a.write_config_text("")
+    shown = a.wait_status(lambda s: s["server_url"] is None, "the defaults to apply")
+    assert shown["config_error"] is None
+    assert shown["connection"] == "not configured"
+    assert "sync.server_url is not set" in shown["last_error"]
+    assert "memento-syncd login" in shown["last_error"]
+
+
 def test_status_reaches_a_daemon_with_a_custom_socket_after_a_bad_edit(
     server: Server, devices: Devices
 ) -> None:
