@@ -91,15 +91,18 @@ def run_login(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store(*, reading: bool = False) -> tuple[object, object]:
-    """The device database (``reading``: read-only once set up) and the settings."""
+def _store(*, reading: bool = False, configured: bool = True) -> tuple[object, object]:
+    """The device database (``reading``: read-only once set up) and the settings (None
+    unless ``configured``: listing and restoring need none, so a bad config.json, which
+    the daemon reports, does not stand between the user and their conflicts)."""
     from memento_syncd.cli.session import settings
     from memento_syncd.client.home import Home
     from memento_syncd.store.db import LocalStoreError, connect, connect_to_read
 
     home = Home.from_env()
+    config = settings(home) if configured else None
     try:
-        return (connect_to_read if reading else connect)(home.db), settings(home)
+        return (connect_to_read if reading else connect)(home.db), config
     except LocalStoreError as exc:
         raise CommandError(str(exc)) from exc
 
@@ -110,7 +113,7 @@ def run_conflicts_list(args: argparse.Namespace) -> int:
 
     from memento_syncd.store.manual import history, list_conflicts
 
-    conn, _ = _store(reading=True)
+    conn, _ = _store(reading=True, configured=False)
     assert isinstance(conn, sqlite3.Connection)  # noqa: S101 - narrowing
     items = history(conn) if args.history else list_conflicts(conn)
     if args.json:
@@ -169,7 +172,7 @@ def run_conflicts_restore(args: argparse.Namespace) -> int:
     from memento_syncd.core.timestamps import format_timestamp
     from memento_syncd.store.manual import NoSuchConflict, restore_lost
 
-    conn, _ = _store()
+    conn, _ = _store(configured=False)
     assert isinstance(conn, sqlite3.Connection)  # noqa: S101 - narrowing
     try:
         obs_id = restore_lost(conn, args.id, format_timestamp(utc_now()))

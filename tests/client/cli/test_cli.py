@@ -404,6 +404,21 @@ def test_a_bad_config_is_reported_by_memento_syncd_too(make_device: DeviceFactor
     assert "sync.similarity_threshold = 7" in message
 
 
+def test_conflicts_list_and_restore_need_no_settings(make_device: DeviceFactory) -> None:
+    """With a config.json that cannot be read as settings, the conflicts can still be
+    listed (and a lost version restored, which names only a history entry)."""
+    device = make_device("A")
+    device.home.mkdir()
+    device.config.write_text('{"sync": {', encoding="utf-8")
+    assert json.loads(device.ok(device.syncd("conflicts", "list", "--json"))) == []
+    assert device.ok(device.syncd("conflicts", "list", "--history")).strip() == (
+        "no settled conflicts"
+    )
+    message = one_line_error(device.syncd("conflicts", "restore", "7"))
+    assert "config.json" not in message
+    assert "7" in message
+
+
 def test_a_token_file_readable_by_others_is_refused_with_chmod_advice(
     make_device: DeviceFactory, server: ServerProcess, token: str
 ) -> None:
