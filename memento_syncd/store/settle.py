@@ -28,7 +28,10 @@ class Context:
 
 
 def current(conn: sqlite3.Connection, obs_id: int, sync_id: str, now: str) -> Observation | None:
-    """The row as it stands now; a row deleted outright reads as a tombstone of its base."""
+    """The row as it stands now; a row deleted outright reads as a tombstone of its base,
+    stamped ``now`` (when its deletion was made is gone with the row): as the push sends
+    it (``outbox``), so a conflict settles alike whether the deletion or the other
+    device's edit reaches the server first."""
     row = rows.read_row(conn, obs_id)
     if row is not None:
         try:
@@ -36,7 +39,11 @@ def current(conn: sqlite3.Connection, obs_id: int, sync_id: str, now: str) -> Ob
         except InvalidInput:
             return None
     base = _base(conn, obs_id)
-    return None if base is None else replace(base, deleted_at=base.deleted_at or now)
+    if base is None:
+        return None
+    if base.deleted_at is not None:
+        return base
+    return replace(base, deleted_at=now, updated_at=now)
 
 
 def _base(conn: sqlite3.Connection, obs_id: int) -> Observation | None:

@@ -51,6 +51,10 @@ class Device:
         """A timestamp as the application would write it, from this device's clock."""
         return self.clock().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
+    def stamp_ago(self, seconds: float) -> str:
+        """A timestamp ``seconds`` before this device's now."""
+        return (self.clock() - timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
     def save(
         self, project: str = "p", title: str = "t", content: str | None = None, **extra: Any
     ) -> int:

@@ -223,6 +223,28 @@ async def test_delete_against_edit_converges(make_device: Any) -> None:
     assert a.live() == b.live()
 
 
+@pytest.mark.parametrize("first", ["edit", "deletion"])
+async def test_lww_an_outright_deletion_after_an_edit_wins_whoever_pushes_first(
+    make_device: Any, first: str
+) -> None:
+    """The application deletes a row outright after another device's edit of it (stamped
+    a minute before, an hour after the row's last version): under last-write-wins the
+    deletion wins whichever reaches the server first, as it is stamped when it is synced
+    in both cases (its row is gone, and its time with it)."""
+    a, b = await make_device("A"), await make_device("B")
+    a_id = a.save(title="t", content="base content", at=a.stamp_ago(7200))
+    await a.push()
+    await b.pull()
+    b.edit(b.find("t"), content="B edit", at=b.stamp_ago(60))
+    a.app.execute("DELETE FROM observations WHERE id = ?", (a_id,))
+    order = (b, a, b, a) if first == "edit" else (a, b, a, b)
+    for device in order:
+        await device.sync()
+    assert a.live() == b.live() == []
+    lost = [h["lost"]["content"] for device in (a, b) for h in history(device.app)]
+    assert lost == ["B edit"]
+
+
 async def _resolve(device: Device, conflict_id: int, keep: str) -> None:
     from memento_syncd.store.index import SimilarityIndex
 
