@@ -44,6 +44,8 @@ class Report:
     received: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     skipped: list[tuple[int, str]] = field(default_factory=list)
+    # A pull that stopped between pages for another project's (``SyncEngine.pull``).
+    interrupted: bool = False
 
 
 class SyncEngine:
@@ -202,8 +204,16 @@ class SyncEngine:
 
     # ---- pull -------------------------------------------------------------------------
 
-    async def pull(self, project: str | None = None) -> list[Report]:
-        """Pull every page (of ``project``, or of every project known here or on the server)."""
+    async def pull(
+        self, project: str | None = None, yield_to: Callable[[str], bool] | None = None
+    ) -> list[Report]:
+        """Pull every page (of ``project``, or of every project known here or on the server).
+
+        With ``yield_to``, asked between pages with the project being pulled: when it says
+        so, the pull stops there (each page applied comes with its cursor, so the next
+        pull goes on from it) and the last report is marked ``interrupted``. The daemon
+        lets a long pull of one project give way to news of another.
+        """
         if project:
             projects = [project]
         else:
@@ -211,9 +221,15 @@ class SyncEngine:
             # A row's project the server cannot take (blank, say) is reported by push as
             # a row that cannot sync; pulling it would fail for every project.
             projects = sorted(p for p in local | set(await self.transport.projects()) if _valid(p))
-        return await refusals.each_project(projects, self._pull_project)
+        return await refusals.each_project(
+            projects,
+            lambda name: self._pull_project(name, yield_to),
+            stop=lambda report: report.interrupted,
+        )
 
-    async def _pull_project(self, project: str) -> Report:
+    async def _pull_project(
+        self, project: str, yield_to: Callable[[str], bool] | None = None
+    ) -> Report:
         report = Report(project)
         index = await self._similarity()
         await self._refresh_index(index)
@@ -243,6 +259,9 @@ class SyncEngine:
                 self._tell("pull", project, report.received, None)
                 if ahead is None:
                     await self._rejoin(ctx, report)  # after the news: it can take a while
+                    return report
+                if yield_to is not None and yield_to(project):
+                    report.interrupted = True  # (the page asked for ahead is dropped)
                     return report
                 await self._refresh_index(index)
         finally:

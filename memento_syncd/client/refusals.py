@@ -13,11 +13,16 @@ from memento_syncd.store import outbox
 R = TypeVar("R")
 
 
-async def each_project(projects: list[str], sync: Callable[[str], Awaitable[R]]) -> list[R]:
-    """``sync`` each project in turn. The server refusing one project's request (a 4xx:
-    its cursor, a row it will not take) does not keep the others from syncing: the first
-    refusal is raised once every project had its turn. Anything else (the server
-    unreachable or failing, the token refused) stops at once: it would fail them all."""
+async def each_project(
+    projects: list[str],
+    sync: Callable[[str], Awaitable[R]],
+    stop: Callable[[R], bool] | None = None,
+) -> list[R]:
+    """``sync`` each project in turn (until ``stop`` holds for a report). The server
+    refusing one project's request (a 4xx: its cursor, a row it will not take) does not
+    keep the others from syncing: the first refusal is raised once every project had its
+    turn. Anything else (the server unreachable or failing, the token refused) stops at
+    once: it would fail them all."""
     reports: list[R] = []
     refused: ServerRefused | None = None
     for name in projects:
@@ -27,6 +32,9 @@ async def each_project(projects: list[str], sync: Callable[[str], Awaitable[R]])
             if exc.status >= 500:  # the server's own trouble: it would fail them all
                 raise
             refused = refused or exc
+            continue
+        if stop is not None and stop(reports[-1]):
+            break
     if refused is not None:
         raise refused
     return reports

@@ -27,6 +27,7 @@ from memento_syncd.client.localdb import LocalDB
 from memento_syncd.client.transport import Transport, TransportError
 from memento_syncd.core.backoff import Backoff, Health
 from memento_syncd.core.config import ConfigError, SyncConfig
+from memento_syncd.core.pull_order import pull_order
 from memento_syncd.daemon.control import ControlServer
 from memento_syncd.daemon.lock import HomeLock
 from memento_syncd.daemon.notify import SystemdNotifier
@@ -76,6 +77,7 @@ class Daemon:
         self._push_wanted = asyncio.Event()
         self._pull_wanted = asyncio.Event()
         self._pull_projects: set[str | None] = set()
+        self._pull_resumed: set[str | None] = set()  # pulls that gave way (``pull_order``)
         self._push_lock = asyncio.Lock()
         self._pull_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
@@ -282,6 +284,11 @@ class Daemon:
         """Something may have changed locally: push soon (coalesced with pushes in flight)."""
         self._push_wanted.set()
 
+    def _news_elsewhere(self, project: str) -> bool:
+        """Whether a pull of a project other than ``project`` is wanted (realtime news, a
+        timer's all-projects pull does not count): a long pull gives way to it."""
+        return any(p is not None and p != project for p in self._pull_projects)
+
     def request_pull(self, project: str | None) -> None:
         """Pull ``project`` (None: every project) soon, coalesced."""
         self._pull_projects.add(project)
@@ -308,12 +315,19 @@ class Daemon:
             await self._pull_wanted.wait()
             self._pull_wanted.clear()
             wanted, self._pull_projects = self._pull_projects, set()
+            resumed, self._pull_resumed = self._pull_resumed, set()
             if self.paused or self.engine is None:
+                self._pull_resumed = resumed
                 continue
             await self._wait_for_retry("pull")
-            for project in [None] if None in wanted else sorted(p for p in wanted if p):
+            for project in pull_order(wanted, resumed):
                 reports = await self.pull(project, manual=False)
                 log.debug("pulled", received={r.project: r.received for r in reports})
+                if any(report.interrupted for report in reports):
+                    # News of another project came: it goes first, this goes on after.
+                    self._pull_resumed.add(project)
+                    self.request_pull(project)
+                    break
 
     def _recheck_soon(self) -> None:
         """An event came before its commit was visible (the WAL is written before the commit
@@ -402,7 +416,10 @@ class Daemon:
             if engine is None:
                 raise RuntimeError(self.config_error or _idle_reason(self.config))
             try:
-                reports = await (engine.push if what == "push" else engine.pull)(project)
+                if what == "push":
+                    reports = await engine.push(project)
+                else:  # the loop's pulls give way to news of another project; manual ones not
+                    reports = await engine.pull(project, None if manual else self._news_elsewhere)
             except Exception as exc:
                 # Any failure, even one not foreseen (a database error SQLite raises, say),
                 # is shown and retried with backoff: the loop that asked must live on.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.daemon.conftest import Devices, Server, wait_for
+from tests.daemon.conftest import WAIT, Devices, Server, wait_for
 
 
 def test_writes_reach_the_other_device_through_the_realtime_path(
@@ -55,3 +55,36 @@ def test_with_realtime_off_writes_arrive_through_the_pull_interval(
     wait_for(lambda: a.find("polled back"), "B's insert to reach A by polling")
     assert a.live() == b.live()
     assert "/api/sync/stream" not in server.log_path.read_text()
+
+
+BIG = 6000
+
+
+def test_news_of_a_project_is_pulled_while_another_projects_long_pull_runs(
+    server: Server, devices: Devices
+) -> None:
+    """B catches up on thousands of rows of one project when a row of another arrives:
+    the long pull gives way between pages, that row arrives before it ends, and then
+    the long pull goes on to the end."""
+    a = devices.running("alice", server)
+    b = devices.running("bob", server)
+    b.wait_realtime()
+    assert b.cli("pause").returncode == 0
+    a.app.executemany(
+        "INSERT INTO observations (project, type, title, content, created_at, updated_at)"
+        " VALUES ('big', 'note', ?, ?, '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z')",
+        ((f"big {n}", f"row {n} words w{n} x{n * 7} y{n * 13}") for n in range(BIG)),
+    )
+    a.wait_status(lambda s: s["pending"] == 0, "A to push the big project", timeout=WAIT * 4)
+
+    def big_rows() -> int:
+        query = "SELECT count(*) FROM observations WHERE project = 'big'"
+        return int(b.app.execute(query).fetchone()[0])
+
+    assert b.cli("resume").returncode == 0
+    wait_for(lambda: big_rows() > 0, "B's long pull to begin")
+    a.save("news", "of another project", project="app")
+    wait_for(lambda: b.find("news"), "the news to reach B")
+    assert big_rows() < BIG  # it came during the long pull, not after it
+    wait_for(lambda: big_rows() == BIG, "the long pull to go on to the end", timeout=WAIT * 4)
+    assert b.status()["pending"] == 0
