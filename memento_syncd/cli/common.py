@@ -61,13 +61,21 @@ class OneLineParser(argparse.ArgumentParser):
 
         argparse reports a missing (sub)command before an option it does not know, as in
         ``memento --bogus``: the options this parser does not know are named too."""
-        unknown = [
-            arg for arg in getattr(self, "_given", ())
-            if arg.startswith("-") and arg.split("=", 1)[0] not in self._option_string_actions
-        ]  # fmt: skip
+        unknown = [arg for arg in getattr(self, "_given", ()) if self._unknown_option(arg)]
         if unknown and message.startswith("the following arguments are required"):
             message = f"{message}; unrecognized arguments: {' '.join(unknown)}"
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+    def _unknown_option(self, arg: str) -> bool:
+        """Whether argparse reads ``arg`` as an option this parser does not know (not a
+        known one, an abbreviation of one, a negative number, or ``--``)."""
+        if arg == "--" or not arg.startswith("-"):
+            return False
+        found: Any = self._parse_optional(arg)  # (action, ...) or, from Python 3.12, [(...)]
+        if found is None:
+            return False
+        first = found[0] if isinstance(found, list) else found
+        return first[0] is None
 
     def parse_known_args(  # type: ignore[override]  # (typeshed overloads on namespace)
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None

@@ -141,11 +141,15 @@ def _clear_stale(path: Path) -> None:
 
 
 def _answers(path: Path) -> bool:
-    """Whether something accepts connections on the Unix socket at ``path``."""
+    """Whether the Unix socket at ``path`` may be in use: only a refused connection (no
+    one listens) says it is not; a socket of another user's daemon (permission denied)
+    or one too busy to accept counts as in use."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
         probe.settimeout(1.0)
         try:
             probe.connect(str(path))
-        except OSError:
+        except (ConnectionRefusedError, FileNotFoundError):
             return False
+        except OSError:
+            return True
         return True

@@ -27,7 +27,7 @@ from memento_syncd.client.localdb import LocalDB
 from memento_syncd.client.transport import Transport, TransportError
 from memento_syncd.core.backoff import Backoff, Health
 from memento_syncd.core.config import ConfigError, SyncConfig
-from memento_syncd.core.pull_order import pull_order
+from memento_syncd.core.pull_order import gave_way, pull_order
 from memento_syncd.daemon.control import ControlServer
 from memento_syncd.daemon.lock import HomeLock
 from memento_syncd.daemon.notify import SystemdNotifier
@@ -78,6 +78,7 @@ class Daemon:
         self._pull_wanted = asyncio.Event()
         self._pull_projects: set[str | None] = set()
         self._pull_resumed: set[str | None] = set()  # pulls that gave way (``pull_order``)
+        self._pull_retries: set[str | None] = set()  # wanted again after failing: not news
         self._push_lock = asyncio.Lock()
         self._pull_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
@@ -180,8 +181,9 @@ class Daemon:
 
     def _load_config(self, first: bool = False, blank_ok: bool = False) -> bool:
         if not first and not blank_ok and self._config_blank():
-            # Most likely an editor that empties the file and then writes it: what it
-            # writes is read then. A file still blank a moment later means the defaults.
+            # Most likely an editor that empties (or renames) the file and then writes
+            # it: what it writes is read then. Still blank (or missing) a moment later,
+            # it means the defaults.
             asyncio.get_running_loop().call_later(
                 BLANK_SETTLE_SECONDS, lambda: self.reload(blank_ok=True)
             )
@@ -262,9 +264,12 @@ class Daemon:
             self._realtime_task = asyncio.create_task(self._realtime_loop(self._realtime))
 
     def _config_blank(self) -> bool:
-        """Whether config.json exists and holds nothing but blanks (which means defaults)."""
+        """Whether config.json is missing or holds nothing but blanks (both mean the
+        defaults), as it is for a moment while an editor saves it in place or by rename."""
         try:
             data = self.home.config.read_bytes()
+        except FileNotFoundError:
+            return True
         except OSError:
             return False
         return not data.decode("utf-8", "replace").removeprefix("\ufeff").strip()
@@ -285,12 +290,20 @@ class Daemon:
         self._push_wanted.set()
 
     def _news_elsewhere(self, project: str) -> bool:
-        """Whether a pull of a project other than ``project`` is wanted (realtime news, a
-        timer's all-projects pull does not count): a long pull gives way to it."""
-        return any(p is not None and p != project for p in self._pull_projects)
+        """Whether a pull of a project other than ``project`` is wanted (realtime news; a
+        timer's all-projects pull and the retry of a failed pull do not count): a long
+        pull gives way to it."""
+        return any(
+            p is not None and p != project and p not in self._pull_retries
+            for p in self._pull_projects
+        )
 
-    def request_pull(self, project: str | None) -> None:
-        """Pull ``project`` (None: every project) soon, coalesced."""
+    def request_pull(self, project: str | None, *, retry: bool = False) -> None:
+        """Pull ``project`` (None: every project) soon, coalesced; ``retry``: after it failed."""
+        if retry and project not in self._pull_projects:
+            self._pull_retries.add(project)
+        elif not retry:
+            self._pull_retries.discard(project)
         self._pull_projects.add(project)
         self._pull_wanted.set()
 
@@ -315,18 +328,23 @@ class Daemon:
             await self._pull_wanted.wait()
             self._pull_wanted.clear()
             wanted, self._pull_projects = self._pull_projects, set()
+            self._pull_retries.clear()
             resumed, self._pull_resumed = self._pull_resumed, set()
             if self.paused or self.engine is None:
                 self._pull_resumed = resumed
                 continue
             await self._wait_for_retry("pull")
-            for project in pull_order(wanted, resumed):
+            order = pull_order(wanted, resumed)
+            for n, project in enumerate(order):
                 reports = await self.pull(project, manual=False)
                 log.debug("pulled", received={r.project: r.received for r in reports})
                 if any(report.interrupted for report in reports):
-                    # News of another project came: it goes first, this goes on after.
-                    self._pull_resumed.add(project)
-                    self.request_pull(project)
+                    # News of another project came: it goes first; this pull goes on
+                    # after it, and the rest of this round's pulls stay wanted.
+                    again, gave = gave_way(order, n, resumed)
+                    self._pull_resumed |= gave
+                    for scope in again:
+                        self.request_pull(scope)
                     break
 
     def _recheck_soon(self) -> None:
@@ -428,7 +446,7 @@ class Daemon:
                 if what == "push":
                     self.request_push()
                 else:
-                    self.request_pull(project)
+                    self.request_pull(project, retry=True)
                 if manual:
                     raise
                 return []

@@ -162,7 +162,7 @@ def _apply_one(
         if seen is not None and version <= seen:
             return "already_had"
         if seen is None and _gone_before_ack(conn, obs_id):
-            return _delete_again(conn, obs_id, remote, version)
+            return _delete_again(conn, ctx, obs_id, remote, version)
         if twins.pending(conn, obs_id):
             outcome = "conflict_" + settle(conn, ctx, obs_id, remote, version)
             twins.regroup_identity(conn, ctx, remote.sync_id)
@@ -199,11 +199,22 @@ def _gone_before_ack(conn: sqlite3.Connection, obs_id: int) -> bool:
     return base is not None and base[0] is None and rows.read_row(conn, obs_id) is None
 
 
-def _delete_again(conn: sqlite3.Connection, obs_id: int, remote: Observation, version: int) -> str:
+def _delete_again(
+    conn: sqlite3.Connection, ctx: Context, obs_id: int, remote: Observation, version: int
+) -> str:
     """The server kept a row this device deleted outright before hearing it was stored:
-    ``remote`` becomes its base and the deletion is queued, pushed as a tombstone of it
-    (``outbox``), rather than the row coming back."""
+    ``remote`` becomes its base, and the deletion is queued (pushed as a tombstone of it,
+    ``outbox``) rather than the row coming back.
+
+    Version 1 is what this device pushed (the identity is its own). A later one is
+    another device's edit made since, which the deletion meets as any deletion would:
+    the project's strategy settles the two (``settle``; the deletion reads as a
+    tombstone stamped now, as the push would send it).
+    """
     rebase(conn, obs_id, remote, version)
-    if remote.deleted_at is None:
+    if remote.deleted_at is not None:
+        return "already_had"
+    if version == 1:
         conn.execute("INSERT INTO sync_changes (obs_id) VALUES (?)", (obs_id,))
-    return "deleted_here"
+        return "deleted_here"
+    return "conflict_" + settle(conn, ctx, obs_id, remote, version)

@@ -6,11 +6,13 @@ import dataclasses
 import json
 import sqlite3
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from memento_syncd.core.conflicts import same_record
 from memento_syncd.core.errors import InvalidInput
 from memento_syncd.core.observation import Observation
+from memento_syncd.core.timestamps import format_timestamp
 from memento_syncd.core.wire import observation_to_wire
 from memento_syncd.store import rows
 from memento_syncd.store.db import applying, write
@@ -86,17 +88,17 @@ def resolve_conflict(
         remote, snapshot = rows.decode(remote_text), rows.decode(local_text)
         assert remote is not None  # noqa: S101 - the column is NOT NULL
         assert snapshot is not None  # noqa: S101 - the column is NOT NULL
-        local = _local_now(conn, obs_id, snapshot)
+        local = _local_now(conn, obs_id, snapshot, now)
         if keep == "local":
             rebase(conn, obs_id, remote, version)
             conn.execute("INSERT INTO sync_changes (obs_id) VALUES (?)", (obs_id,))
         else:
+            with applying(conn):  # (a row deleted outright is made again: a new id)
+                obs_id = store_remote(conn, index, obs_id, remote, version)
+            conn.execute("DELETE FROM sync_changes WHERE obs_id = ?", (obs_id,))
             if keep == "remote" and not same_record(local, remote):
                 remember_loss(conn, obs_id, remote.sync_id, "manual", remote, local, now)
-            with applying(conn):
-                store_remote(conn, index, obs_id, remote, version)
-            conn.execute("DELETE FROM sync_changes WHERE obs_id = ?", (obs_id,))
-            if keep == "both":
+            if keep == "both" and local.deleted_at is None:
                 _refuse_twins(index, conflict_id, local)
                 rows.insert_row(conn, local)  # captured: pushed as a new observation
         conn.execute(  # with the local side the user settled, as it stood then
@@ -105,13 +107,16 @@ def resolve_conflict(
         )
 
 
-def _local_now(conn: sqlite3.Connection, obs_id: int, snapshot: Observation) -> Observation:
+def _local_now(
+    conn: sqlite3.Connection, obs_id: int, snapshot: Observation, now: str
+) -> Observation:
     """The device's side of a conflict as it stands: the row, which the application may
-    have written again since the conflict opened (``snapshot``, what it held then, for a
-    row deleted outright or that cannot be read as an observation)."""
+    have written again since the conflict opened; a row deleted outright since reads as
+    a tombstone stamped ``now`` (as a push sends it); ``snapshot`` (what the row held when
+    the conflict opened) for a row that cannot be read as an observation."""
     row = rows.read_row(conn, obs_id)
     if row is None:
-        return snapshot
+        return dataclasses.replace(snapshot, deleted_at=snapshot.deleted_at or now, updated_at=now)
     try:
         return rows.to_observation(snapshot.sync_id, row)
     except InvalidInput:
@@ -127,7 +132,8 @@ def _shown_local(
         return dict(json.loads(snapshot))
     decoded = rows.decode(snapshot)
     assert decoded is not None  # noqa: S101 - the column is NOT NULL
-    shown = _local_now(conn, obs_id, dataclasses.replace(decoded, sync_id=sync_id))
+    now = format_timestamp(datetime.now(UTC))
+    shown = _local_now(conn, obs_id, dataclasses.replace(decoded, sync_id=sync_id), now)
     return observation_to_wire(shown)
 
 

@@ -189,6 +189,38 @@ async def test_an_app_edit_made_while_a_manual_conflict_is_open_is_not_lost(
         assert [h["lost"]["content"] for h in history(b.app)] == [newest]
 
 
+@pytest.mark.parametrize("keep", ["local", "remote", "both"])
+async def test_a_row_deleted_outright_while_its_manual_conflict_is_open(
+    make_device: Any, keep: str
+) -> None:
+    """The application deletes the row outright while its conflict waits: the list shows
+    the local side as deleted; ``local`` deletes it everywhere, ``both`` keeps the remote
+    version only (there is no local copy to save), and ``remote`` keeps the deletion in
+    the history, from where ``conflicts restore`` takes it."""
+    from memento_syncd.store.manual import restore_lost
+
+    a, b, a_id, b_id = await _shared(make_device, conflict_strategy="manual")
+    a.edit(a_id, content="A")
+    b.edit(b_id, content="first B edit")
+    await a.push()
+    await b.pull()
+    b.app.execute("DELETE FROM observations WHERE id = ?", (b_id,))
+    (conflict,) = list_conflicts(b.app)
+    assert conflict["local"]["deleted_at"] is not None
+    await _resolve(b, conflict["id"], keep)
+    for device in (b, a, b):
+        await device.sync()
+    assert a.live() == b.live()
+    assert [row[3] for row in a.live()] == ([] if keep == "local" else ["A"])
+    if keep == "remote":
+        (entry,) = history(b.app)
+        assert entry["lost"]["deleted_at"] is not None
+        restore_lost(b.app, entry["id"], b.stamp())
+        for device in (b, a):
+            await device.sync()
+        assert a.live() == b.live() == []
+
+
 async def test_keep_both_is_refused_for_near_twins_and_devices_still_converge(
     make_device: Any,
 ) -> None:

@@ -17,6 +17,7 @@ from memento_syncd.core.conflicts import Strategy
 from memento_syncd.store.db import connect, write
 from memento_syncd.store.inbox import apply_page
 from memento_syncd.store.index import SimilarityIndex
+from memento_syncd.store.manual import history, list_conflicts
 from memento_syncd.store.settle import Context
 from tests.conftest import Api
 from tests.faults import Fault, FaultProxy
@@ -79,6 +80,38 @@ async def test_a_row_deleted_after_its_push_answer_was_lost_stays_deleted(
     assert server["kept"] is None
     assert server["doomed"] is not None
     assert a.row(kept)["deleted_at"] is None
+
+
+@pytest.mark.parametrize("answer", ["heard", "lost"])
+@pytest.mark.parametrize("strategy", ["manual", "last_write_wins"])
+async def test_an_outright_deletion_after_a_lost_answer_meets_an_edit_as_any_deletion(
+    make_device: Any, proxy: FaultProxy, answer: str, strategy: str
+) -> None:
+    """Another device edited the row before the application deleted it outright here,
+    after a push whose answer was lost: the strategy settles it as when the answer was
+    heard (manual asks the user; last-write-wins keeps the losing edit in the history)."""
+    a = await make_device("A", conflict_strategy=strategy)
+    b = await make_device("B", conflict_strategy=strategy)
+    a_id = a.save(title="t", content="base content", at=a.stamp_ago(7200))
+    if answer == "lost":
+        proxy.fault = Fault.DROP_RESPONSE
+        with pytest.raises(Unreachable):
+            await a.push(url=proxy.url)
+    else:
+        await a.push()
+    await b.pull()
+    b.edit(b.find("t"), content="B edit", at=b.stamp_ago(60))
+    await b.push()
+    a.app.execute("DELETE FROM observations WHERE id = ?", (a_id,))
+    for device in (a, a, b):
+        await device.sync()
+    if strategy == "manual":
+        (conflict,) = list_conflicts(a.app)
+        assert conflict["remote"]["content"] == "B edit"
+        assert conflict["local"]["deleted_at"] is not None
+        return
+    assert [h["lost"]["content"] for h in history(a.app)] == ["B edit"]
+    assert a.live() == b.live() == []
 
 
 async def test_a_cut_page_is_not_applied_and_the_retry_completes(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from memento_syncd.core.pull_order import pull_order
+from memento_syncd.core.pull_order import gave_way, pull_order
 
 scopes = st.sets(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "d"])))
 
@@ -42,3 +42,29 @@ def test_every_wanted_pull_is_made_once_and_news_goes_first(
     named = [p for p in order if p is not None]
     flags = [p in resumed for p in named]
     assert flags == sorted(flags)
+
+
+def test_a_pull_that_gives_way_keeps_the_rest_of_its_round_wanted() -> None:
+    """News of C while A (a long pull) runs before B: A and B stay wanted, A after the news."""
+    assert gave_way(["A", "B"], 0, set()) == (["A", "B"], {"A"})
+    assert gave_way(["B", "A", None], 0, {"A"}) == (["B", "A", None], {"B", "A"})
+
+
+@given(wanted=scopes, resumed=scopes, data=st.data())
+def test_after_giving_way_the_next_rounds_make_every_pull_not_yet_made(
+    wanted: set[str | None], resumed: set[str | None], data: st.DataObject
+) -> None:
+    """Whichever pull of a round gives way, every pull of the round not yet made is
+    wanted again, and the next round's order makes the news before those that gave way."""
+    order = pull_order(wanted, resumed)
+    if not order:
+        return
+    at = data.draw(st.integers(0, len(order) - 1))
+    again, gave = gave_way(order, at, resumed)
+    assert again == order[at:]
+    news = "news"
+    following = pull_order({news, *again}, gave)
+    for scope in again:
+        assert scope in following or None in following
+    for scope in gave & set(following):
+        assert following.index(news) < following.index(scope)

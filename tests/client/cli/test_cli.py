@@ -630,6 +630,25 @@ def test_an_unknown_option_without_a_command_is_named(
 
 
 @pytest.mark.parametrize(
+    "args",
+    [
+        ("save", "--proj", "p", "--type", "note", "--title", "t"),  # an abbreviation
+        ("save", "--project", "p", "--type", "note", "--title", "-5"),  # a negative number
+    ],
+)
+def test_arguments_argparse_takes_are_not_called_unrecognized(
+    make_device: DeviceFactory, args: tuple[str, ...]
+) -> None:
+    """A missing option is reported alone when every other argument was taken: an
+    abbreviation of an option, or a value that looks like a negative number."""
+    result = run_command(MEMENTO, args, make_device("A").env)
+    assert one_line_error(result) == (
+        "memento save: error: the following arguments are required: --content"
+        " (see 'memento save --help')"
+    )
+
+
+@pytest.mark.parametrize(
     ("argv", "said"),
     [
         ((SYNCD, "server", "serve"), "Run the sync server in the foreground."),
