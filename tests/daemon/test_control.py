@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from memento_syncd.daemon.control_client import request
 from tests.daemon.conftest import (
     EXE,
@@ -280,18 +282,25 @@ def test_a_misspelt_key_is_warned_about_in_status_and_the_log(
     a.wait_status(lambda s: s["config_warning"] is None, "the warning to clear")
 
 
-def test_a_config_emptied_then_written_in_place_keeps_the_last_good_settings(
-    server: Server, devices: Devices
+@pytest.mark.parametrize("how", ["emptied", "renamed"])
+def test_a_config_saved_in_two_steps_keeps_the_last_good_settings(
+    server: Server, devices: Devices, how: str
 ) -> None:
-    """An editor that empties config.json and then writes a bad one: the daemon, which
-    may read the file in between, keeps the last good settings and shows the error."""
+    """An editor that empties config.json (or renames it away) and then writes a bad
+    one: the daemon, which may read in between, keeps the last good settings and shows
+    the error."""
     a = devices.running("alice", server)
     bad = {"sync": {"server_url": server.url, "conflict_strategy": "newest"}}
-    with a.config_path.open("w", encoding="utf-8") as file:
-        file.flush()
-        os.fsync(file.fileno())
-        time.sleep(0.3)  # the daemon sees the empty file
-        file.write(json.dumps(bad))
+    if how == "renamed":
+        a.config_path.rename(a.home / "config.json~")
+        time.sleep(0.3)  # the daemon sees no file
+        a.config_path.write_text(json.dumps(bad), encoding="utf-8")
+    else:
+        with a.config_path.open("w", encoding="utf-8") as file:
+            file.flush()
+            os.fsync(file.fileno())
+            time.sleep(0.3)  # the daemon sees the empty file
+            file.write(json.dumps(bad))
     shown = a.wait_status(lambda s: s["config_error"] is not None, "the bad edit to show")
     assert "conflict_strategy" in shown["config_error"]
     assert shown["server_url"] == server.url
