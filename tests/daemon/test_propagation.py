@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.daemon.conftest import WAIT, Devices, Server, wait_for
+from tests.daemon.conftest import WAIT, Devices, Server, ThreadedProxy, wait_for
+from tests.faults import Fault
 
 
 def test_writes_reach_the_other_device_through_the_realtime_path(
@@ -61,13 +62,16 @@ BIG = 6000
 
 
 def test_news_of_a_project_is_pulled_while_another_projects_long_pull_runs(
-    server: Server, devices: Devices
+    server: Server, devices: Devices, proxy: ThreadedProxy
 ) -> None:
     """B catches up on thousands of rows of one project when a row of another arrives:
     the long pull gives way between pages, that row arrives before it ends, and then
-    the long pull goes on to the end."""
+    the long pull goes on to the end. (B talks through a proxy that holds each answer
+    chunk back a little, so that its long pull lasts seconds on any machine; the news
+    comes from C, whose daemon has nothing else to do.)"""
     a = devices.running("alice", server)
-    b = devices.running("bob", server)
+    b = devices.running("bob", server, url=proxy.url)
+    c = devices.running("carol", server, realtime=False)
     b.wait_realtime()
     assert b.cli("pause").returncode == 0
     a.app.executemany(
@@ -81,10 +85,12 @@ def test_news_of_a_project_is_pulled_while_another_projects_long_pull_runs(
         query = "SELECT count(*) FROM observations WHERE project = 'big'"
         return int(b.app.execute(query).fetchone()[0])
 
+    proxy.set(Fault.DELAY, 0.1)
     assert b.cli("resume").returncode == 0
     wait_for(lambda: big_rows() > 0, "B's long pull to begin")
-    a.save("news", "of another project", project="app")
+    c.save("news", "of another project", project="app")
     wait_for(lambda: b.find("news"), "the news to reach B")
     assert big_rows() < BIG  # it came during the long pull, not after it
+    proxy.set(Fault.PASS)
     wait_for(lambda: big_rows() == BIG, "the long pull to go on to the end", timeout=WAIT * 4)
     assert b.status()["pending"] == 0
