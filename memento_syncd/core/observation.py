@@ -80,3 +80,13 @@ def withdrawn(obs: Observation) -> Observation:
         obs, title="", content="", topic_key=None, scope="project",
         content_hash=content_hash(""), deleted_at=obs.deleted_at or obs.updated_at,
     )  # fmt: skip
+
+
+def deleted_outright(obs: Observation, now: str) -> Observation:
+    """A row the application deleted outright (the last version known of it is ``obs``):
+    a tombstone stamped ``now``, as the device learns of it, since when the deletion was
+    made went with the row. Already a tombstone, it stays as it is. The push, a pull's
+    conflict and a manual conflict all read such a row so, and so settle it alike."""
+    if obs.deleted_at is not None:
+        return obs
+    return replace(obs, deleted_at=now, updated_at=now)

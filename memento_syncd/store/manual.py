@@ -11,7 +11,7 @@ from typing import Any
 
 from memento_syncd.core.conflicts import same_record
 from memento_syncd.core.errors import InvalidInput
-from memento_syncd.core.observation import Observation
+from memento_syncd.core.observation import Observation, deleted_outright
 from memento_syncd.core.timestamps import format_timestamp
 from memento_syncd.core.wire import observation_to_wire
 from memento_syncd.store import rows
@@ -112,11 +112,11 @@ def _local_now(
 ) -> Observation:
     """The device's side of a conflict as it stands: the row, which the application may
     have written again since the conflict opened; a row deleted outright since reads as
-    a tombstone stamped ``now`` (as a push sends it); ``snapshot`` (what the row held when
+    a tombstone (``deleted_outright``, as a push sends it); ``snapshot`` (what the row held when
     the conflict opened) for a row that cannot be read as an observation."""
     row = rows.read_row(conn, obs_id)
     if row is None:
-        return dataclasses.replace(snapshot, deleted_at=snapshot.deleted_at or now, updated_at=now)
+        return deleted_outright(snapshot, now)
     try:
         return rows.to_observation(snapshot.sync_id, row)
     except InvalidInput:

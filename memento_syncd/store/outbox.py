@@ -17,7 +17,7 @@ from typing import Any
 
 from memento_syncd.core.conflicts import same_record
 from memento_syncd.core.errors import InvalidInput
-from memento_syncd.core.observation import Observation
+from memento_syncd.core.observation import Observation, deleted_outright
 from memento_syncd.core.wire import check_identifier, observation_to_wire, utf8_text
 from memento_syncd.store import rows, twins
 from memento_syncd.store.db import write
@@ -244,8 +244,7 @@ def _outgoing(conn: sqlite3.Connection, obs_id: int, max_seq: int, now: str) -> 
         synced = rows.decode(base)
         if synced is None:
             return None
-        tombstone = replace(synced, deleted_at=synced.deleted_at or now, updated_at=now)
-        return Outgoing(obs_id, max_seq, tombstone, version)
+        return Outgoing(obs_id, max_seq, deleted_outright(synced, now), version)
     shown = rows.to_observation(sync_id, row)
     return Outgoing(obs_id, max_seq, _own_version(conn, obs_id, shown, base), version)
 
@@ -263,7 +262,7 @@ def _own_version(
     view = twins.synced_view(conn, obs_id, synced)
     if view is synced or not same_record(shown, view):
         return shown
-    return replace(synced, sync_id=shown.sync_id)
+    return synced
 
 
 def _unfold(conn: sqlite3.Connection, obs_id: int) -> tuple[str, int, str] | None:

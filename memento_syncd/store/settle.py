@@ -9,11 +9,11 @@ transaction with capture off.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from memento_syncd.core.conflicts import Resolution, Strategy, resolve, same_record
 from memento_syncd.core.errors import InvalidInput
-from memento_syncd.core.observation import Observation
+from memento_syncd.core.observation import Observation, deleted_outright
 from memento_syncd.store import rows
 from memento_syncd.store.index import SimilarityIndex, Text
 
@@ -28,10 +28,9 @@ class Context:
 
 
 def current(conn: sqlite3.Connection, obs_id: int, sync_id: str, now: str) -> Observation | None:
-    """The row as it stands now; a row deleted outright reads as a tombstone of its base,
-    stamped ``now`` (when its deletion was made is gone with the row): as the push sends
-    it (``outbox``), so a conflict settles alike whether the deletion or the other
-    device's edit reaches the server first."""
+    """The row as it stands now; a row deleted outright reads as a tombstone of its base
+    (``deleted_outright``: as the push sends it, so a conflict settles alike whether the
+    deletion or the other device's edit reaches the server first)."""
     row = rows.read_row(conn, obs_id)
     if row is not None:
         try:
@@ -39,11 +38,7 @@ def current(conn: sqlite3.Connection, obs_id: int, sync_id: str, now: str) -> Ob
         except InvalidInput:
             return None
     base = _base(conn, obs_id)
-    if base is None:
-        return None
-    if base.deleted_at is not None:
-        return base
-    return replace(base, deleted_at=now, updated_at=now)
+    return None if base is None else deleted_outright(base, now)
 
 
 def _base(conn: sqlite3.Connection, obs_id: int) -> Observation | None:

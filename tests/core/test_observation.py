@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from memento_syncd.core.observation import SCOPES, Observation, same_content
+from memento_syncd.core.observation import SCOPES, Observation, deleted_outright, same_content
 from tests.core.strategies import (
     RELAXED,
     TS,
@@ -83,3 +83,15 @@ def test_same_content_is_an_equivalence(a: Observation, b: Observation) -> None:
     assert same_content(a, b) == same_content(b, a)
     assert same_content(a, with_timestamps(a, TS_LATER))
     assert same_content(a, b) == same_content(replace(a, updated_at=TS), replace(b, updated_at=TS))
+
+
+@given(obs=observations())
+def test_a_row_deleted_outright_is_a_tombstone_stamped_when_learnt(obs: Observation) -> None:
+    """A live version becomes a tombstone deleted and updated at ``now``, its content
+    kept; a tombstone stays exactly as it was."""
+    gone = deleted_outright(obs, TS_LATER)
+    if obs.deleted_at is not None:
+        assert gone == obs
+        return
+    assert (gone.deleted_at, gone.updated_at) == (TS_LATER, TS_LATER)
+    assert replace(gone, deleted_at=None, updated_at=obs.updated_at) == obs
