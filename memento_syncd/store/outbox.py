@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
